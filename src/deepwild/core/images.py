@@ -1,0 +1,61 @@
+"""Reading images that users hand us: any PNG/JPEG/TIFF/BMP, bounded in size, with clear errors."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from deepwild.core.errors import InputError
+
+# A 600 dpi A3 scan is ~70 Mpx; anything far beyond is a mistake or a decompression bomb.
+DEFAULT_MAX_PIXELS = 120_000_000
+
+
+def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image file, refusing missing, corrupt and oversized files.
+
+    The pixel count is checked from the header before any pixel is decoded, so a decompression
+    bomb costs nothing.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"image {path} does not exist")
+    if not path.is_file():
+        raise InputError(f"{path} is not a file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise InputError(
+                    f"image {path} has {width}×{height} = {width * height:,} pixels, more than the limit of {max_pixels:,}",
+                    hint="downscale it, or raise the limit with --max-pixels",
+                )
+            image.load()
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"image {path} is too large to decode safely (decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{path} is not an image that deepwild can read (PNG, JPEG, TIFF, BMP)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise InputError(f"image {path} is corrupt or truncated: {error}") from None
+    return image
+
+
+def load_grayscale(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image as a float32 array in [0, 1] of shape (H, W); colour and alpha are flattened on white."""
+    image = open_image(path, max_pixels)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float32)
+        peak = 65535.0 if array.max() > 255 else 255.0
+        return np.clip(array / peak, 0.0, 1.0)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0

@@ -1,0 +1,1 @@
+"""Datasets, readers and writers, transforms and augmentation, class-imbalance tools."""
