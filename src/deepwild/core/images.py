@@ -59,3 +59,30 @@ def load_grayscale(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
         peak = 65535.0 if array.max() > 255 else 255.0
         return np.clip(array / peak, 0.0, 1.0)
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def expand_image_paths(items: list[str]) -> list[Path]:
+    """Files, folders (their images, sorted) and glob patterns, in the order given, without repeats."""
+    import glob
+
+    found: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if any(char in item for char in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
+            if not matches:
+                raise InputError(f"no files match {item!r}")
+            found += [p for p in matches if p.is_file()]
+        elif path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise InputError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            found += images
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InputError(f"image {path} does not exist")
+    return list(dict.fromkeys(found))

@@ -120,8 +120,11 @@ class Trainer:
         cfg, state = self.config, self.state
         self.sampler.set_epoch(state.epoch)  # the epoch's order depends on (seed, epoch) only
         order = list(self.sampler)[state.batch_in_epoch * cfg.batch_size:]  # skip steps done before a resume
+        # The loader draws its workers' base seed from its own generator, not from the global RNG that
+        # augmentation and dropout use, so a resumed run consumes random numbers exactly as an uninterrupted one.
+        loader_rng = torch.Generator().manual_seed(cfg.seed * 100_003 + state.epoch * 1_009 + state.batch_in_epoch)
         loader = DataLoader(self.problem.train_set, batch_size=cfg.batch_size, sampler=order,
-                            num_workers=cfg.num_workers, collate_fn=self.problem.collate_fn)
+                            num_workers=cfg.num_workers, collate_fn=self.problem.collate_fn, generator=loader_rng)
         net.train()
         for batch in loader:
             self._set_learning_rate()

@@ -25,7 +25,7 @@ from deepwild.data.digits import (CLASS_NAMES, DigitsDataset, digit_from_graysca
 from deepwild.data.splits import Split, stratified_split
 from deepwild.engine.checkpoint import load_checkpoint
 from deepwild.engine.config import TrainConfig
-from deepwild.engine.distributed import DistInfo, setup_distributed
+from deepwild.engine.distributed import setup_distributed, teardown_distributed
 from deepwild.engine.hooks import HookBase
 from deepwild.engine.loop import Trainer, TrainingProblem, TrainResult, seed_everything
 from deepwild.engine.records import prepare_run, run_training
@@ -144,8 +144,11 @@ def train(config: Config, root: str | Path | None = None, name: str | None = Non
     seed_everything(config.train.seed)
     problem = build_problem(config, split)
     export = ExportModel(run, config, split)
-    result = run_training(problem, config.train, run, TASK, dist, resume=resume is not None,
-                          extra_hooks=(*extra_hooks, export), track=track, tracking_uri=tracking_uri)
+    try:
+        result = run_training(problem, config.train, run, TASK, dist, resume=resume is not None,
+                              extra_hooks=(*extra_hooks, export), track=track, tracking_uri=tracking_uri)
+    finally:
+        teardown_distributed()
     return TrainOutcome(run=run, result=result, package=export.package)
 
 

@@ -1,0 +1,201 @@
+"""`deepwild`: the command line. Each command parses, calls the library once, and prints the result."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from deepwild import __version__
+from deepwild.cli import options as opt
+from deepwild.cli.errors import run_guarded
+
+app = typer.Typer(help="deepwild: deep learning in the wild — train, evaluate, explain and deploy.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+train_app = typer.Typer(help="Train a model for a task; every run writes records, checkpoints, curves and a model package.",
+                        no_args_is_help=True)
+lecture_app = typer.Typer(help="The lecture's 'how deep learning works' demos, one command each.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(lecture_app, name="lecture")
+console = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"deepwild {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+) -> None:
+    """deepwild: deep learning in the wild."""
+
+
+@train_app.command("digits")
+def train_digits(
+    config_file: opt.ConfigFile = None, sets: opt.Sets = None, epochs: opt.Epochs = None, batch_size: opt.BatchSize = None,
+    lr: opt.LearningRate = None, seed: opt.Seed = None, device: opt.Device = None, precision: opt.Precision = None,
+    threads: opt.Threads = None, progress: opt.Progress = None, name: opt.Name = None, runs_dir: opt.RunsDir = None,
+    resume: opt.Resume = None, track: opt.Track = None, tracking_uri: opt.TrackingUri = None,
+) -> None:
+    """Classify scikit-learn's handwritten digits with a small CNN (runs under torchrun too)."""
+    from deepwild.engine.run import resolve_run
+    from deepwild.tasks import digits
+
+    defaults = digits.config_of_run(resolve_run(resume, runs_dir)) if resume else digits.Config()
+    config = opt.resolve_config(digits.Config, defaults, config_file, sets, dict(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, precision=precision, threads=threads,
+        progress=progress))
+    outcome = digits.train(config, root=runs_dir, name=name, resume=resolve_run(resume, runs_dir).path if resume else None,
+                           track=track, tracking_uri=tracking_uri)
+    if outcome.package is not None:
+        metrics = outcome.package.metrics
+        console.print(f"run      {outcome.run.path}\n"
+                      f"model    {outcome.run.model_dir}\n"
+                      f"curves   {outcome.run.plots / 'learning_curves.png'}\n"
+                      f"best epoch {metrics['best_epoch']}: val accuracy {metrics['val_accuracy']:.4f}, "
+                      f"test accuracy {metrics['test_accuracy']:.4f}", highlight=False)
+
+
+@app.command("eval")
+def evaluate(
+    model: Annotated[str, typer.Argument(help="A run (path or name) or a model package folder.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    runs_dir: opt.RunsDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Evaluate a model on a split of its task's data; writes eval/<split>/ into the run."""
+    from deepwild.core.package import read_model_package
+    from deepwild.engine.run import resolve_model
+    from deepwild.tasks import load_task
+
+    model_dir, _ = resolve_model(model, runs_dir)
+    task = load_task(read_model_package(model_dir).task)
+    result = task.evaluate(model, split, root=runs_dir)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+        return
+    table = Table(title=f"{result.model} — {result.split}")
+    columns = list(next(iter(result.per_class.values())).keys()) if result.per_class else []
+    table.add_column("class")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, row in result.per_class.items():
+        table.add_row(name, *(f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns))
+    console.print(table)
+    console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.metrics.items()),
+                  highlight=False)
+    console.print(f"written: {Path(result.files[0]).parent}", highlight=False)
+
+
+@app.command("predict")
+def predict(
+    model: Annotated[str, typer.Argument(help="A run (path or name) or a model package folder.")],
+    images: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
+    runs_dir: opt.RunsDir = None,
+    top_k: Annotated[int, typer.Option(help="How many classes to list per image (with --json).")] = 3,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 120_000_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
+) -> None:
+    """Classify images with a classifier model: prints class and probability per image."""
+    from deepwild.core.images import expand_image_paths
+    from deepwild.core.package import read_model_package
+    from deepwild.engine.run import resolve_model
+    from deepwild.tasks import load_task
+
+    model_dir, _ = resolve_model(model, runs_dir)
+    task = load_task(read_model_package(model_dir).task)
+    if not hasattr(task, "predict"):
+        from deepwild.core.errors import DeepwildError
+
+        raise DeepwildError(f"{model} is not a classifier; `predict` takes classifier models")
+    for result in task.predict(model, expand_image_paths(images), root=runs_dir, top_k=top_k, max_pixels=max_pixels):
+        if as_json:
+            print(json.dumps(result.to_json()))
+        else:
+            print(f"{result.image}\t{result.label}\t{result.probability:.4f}")
+
+
+@app.command("runs")
+def runs(
+    runs_dir: opt.RunsDir = None,
+    task: Annotated[Optional[str], typer.Option(help="Only runs of this task.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List past runs with their status and key metrics (from the runs index)."""
+    import dataclasses
+    import time
+
+    from deepwild.engine.run import runs_root
+    from deepwild.engine.runindex import list_runs
+
+    records = list_runs(runs_root(runs_dir), task, limit)
+    if as_json:
+        print(json.dumps([dataclasses.asdict(r) for r in records], indent=2))
+        return
+    if not records:
+        console.print(f"no runs in {runs_root(runs_dir)}", highlight=False)
+        return
+    table = Table(title=f"runs in {runs_root(runs_dir)}")
+    for column in ("name", "task", "status", "epochs", "key metrics", "started"):
+        table.add_column(column)
+    for record in records:
+        keys = [k for k in record.metrics if k.startswith("val_")] or list(record.metrics)
+        shown = "  ".join(f"{k} {record.metrics[k]:.4g}" for k in keys[:3])
+        table.add_row(record.name, record.task, record.status, str(record.epochs), shown,
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)))
+    console.print(table)
+
+
+@lecture_app.command("descent")
+def lecture_descent(
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate (stable below 2/λ_max, printed).")] = 0.7,
+    steps: Annotated[int, typer.Option(help="Gradient descent steps.")] = 400,
+    seed: Annotated[int, typer.Option(help="Seed of the random start.")] = 0,
+    feature: Annotated[str, typer.Option(help="Diabetes feature: age, sex, bmi, bp, s1..s6.")] = "bmi",
+    runs_dir: opt.RunsDir = None,
+    name: opt.Name = None,
+) -> None:
+    """Gradient descent on a two-parameter model: the error landscape and the path down it."""
+    from deepwild.core.config import config_from_dict
+    from deepwild.lecture.descent import DescentConfig, run_descent
+
+    config = config_from_dict(DescentConfig, {"lr": lr, "steps": steps, "seed": seed, "feature": feature})
+    result = run_descent(config, runs_dir, name)
+    print_descent(result)
+
+
+def print_descent(result: object) -> None:
+    r = result  # DescentResult
+    steps = len(r.path) - 1  # type: ignore[attr-defined]
+    console.print(f"f_W(x) = w1·x + w2 fitted by gradient descent, {steps} steps, "
+                  f"final loss {r.losses[-1]:.6g}", highlight=False)  # type: ignore[attr-defined]
+    if r.diverged:  # type: ignore[attr-defined]
+        console.print(f"[bold red]diverged[/]: the loss grew from {r.losses[0]:.4g} to {r.losses[-1]:.4g}; "  # type: ignore[attr-defined]
+                      f"this learning rate is above the stable limit 2/λ_max = {r.stable_lr_limit:.4g}",  # type: ignore[attr-defined]
+                      highlight=False)
+    console.print(f"  gradient descent  W  = ({r.fitted[0]:+.6f}, {r.fitted[1]:+.6f})\n"  # type: ignore[attr-defined]
+                  f"  least squares     W* = ({r.optimum[0]:+.6f}, {r.optimum[1]:+.6f})  loss {r.optimum_loss:.6g}\n"  # type: ignore[attr-defined]
+                  f"  |W − W*| = {r.distance:.2e}  → {'agree' if r.agrees else ('no: descent diverged' if r.diverged else 'not yet: take more steps')}", highlight=False)  # type: ignore[attr-defined]
+    if not r.diverged:  # type: ignore[attr-defined]
+        units = r.original_units  # type: ignore[attr-defined]
+        console.print(f"  in the data's units: progression ≈ {units['slope']:.3f} × feature {units['intercept']:+.2f}",
+                      highlight=False)
+    console.print(f"figure   {r.figure}", highlight=False)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    run_guarded(lambda: app(prog_name="deepwild"), sys.argv)
+
+
+if __name__ == "__main__":
+    main()
