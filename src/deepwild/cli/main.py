@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from deepwild import __version__
 from deepwild.cli import options as opt
 from deepwild.cli.errors import run_guarded
 
+if TYPE_CHECKING:
+    from deepwild.lecture.descent import DescentResult
+
 app = typer.Typer(help="deepwild: deep learning in the wild — train, evaluate, explain and deploy.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 train_app = typer.Typer(help="Train a model for a task; every run writes records, checkpoints, curves and a model package.",
@@ -22,7 +25,7 @@ train_app = typer.Typer(help="Train a model for a task; every run writes records
 lecture_app = typer.Typer(help="The lecture's 'how deep learning works' demos, one command each.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(lecture_app, name="lecture")
-console = Console()
+console = Console(soft_wrap=True)  # long paths stay on one line, copy-pasteable
 
 
 def _version(value: bool) -> None:
@@ -63,6 +66,9 @@ def train_digits(
                       f"curves   {outcome.run.plots / 'learning_curves.png'}\n"
                       f"best epoch {metrics['best_epoch']}: val accuracy {metrics['val_accuracy']:.4f}, "
                       f"test accuracy {metrics['test_accuracy']:.4f}", highlight=False)
+        from deepwild.report.html import build_report
+
+        console.print(f"report   {build_report(outcome.run.path)}", highlight=False)
 
 
 @app.command("eval")
@@ -174,23 +180,71 @@ def lecture_descent(
     print_descent(result)
 
 
-def print_descent(result: object) -> None:
-    r = result  # DescentResult
-    steps = len(r.path) - 1  # type: ignore[attr-defined]
-    console.print(f"f_W(x) = w1·x + w2 fitted by gradient descent, {steps} steps, "
-                  f"final loss {r.losses[-1]:.6g}", highlight=False)  # type: ignore[attr-defined]
-    if r.diverged:  # type: ignore[attr-defined]
-        console.print(f"[bold red]diverged[/]: the loss grew from {r.losses[0]:.4g} to {r.losses[-1]:.4g}; "  # type: ignore[attr-defined]
-                      f"this learning rate is above the stable limit 2/λ_max = {r.stable_lr_limit:.4g}",  # type: ignore[attr-defined]
-                      highlight=False)
-    console.print(f"  gradient descent  W  = ({r.fitted[0]:+.6f}, {r.fitted[1]:+.6f})\n"  # type: ignore[attr-defined]
-                  f"  least squares     W* = ({r.optimum[0]:+.6f}, {r.optimum[1]:+.6f})  loss {r.optimum_loss:.6g}\n"  # type: ignore[attr-defined]
-                  f"  |W − W*| = {r.distance:.2e}  → {'agree' if r.agrees else ('no: descent diverged' if r.diverged else 'not yet: take more steps')}", highlight=False)  # type: ignore[attr-defined]
-    if not r.diverged:  # type: ignore[attr-defined]
-        units = r.original_units  # type: ignore[attr-defined]
+def print_descent(result: DescentResult) -> None:
+    r = result
+    console.print(f"f_W(x) = w1·x + w2 fitted by gradient descent, {len(r.path) - 1} steps, final loss {r.losses[-1]:.6g}",
+                  highlight=False)
+    if r.diverged:
+        console.print(f"[bold red]diverged[/]: the loss grew from {r.losses[0]:.4g} to {r.losses[-1]:.4g}; "
+                      f"this learning rate is above the stable limit 2/λ_max = {r.stable_lr_limit:.4g}", highlight=False)
+    verdict = "agree" if r.agrees else ("no: descent diverged" if r.diverged else "not yet: take more steps")
+    console.print(f"  gradient descent  W  = ({r.fitted[0]:+.6f}, {r.fitted[1]:+.6f})\n"
+                  f"  least squares     W* = ({r.optimum[0]:+.6f}, {r.optimum[1]:+.6f})  loss {r.optimum_loss:.6g}\n"
+                  f"  |W − W*| = {r.distance:.2e}  → {verdict}", highlight=False)
+    if not r.diverged:
+        units = r.original_units
         console.print(f"  in the data's units: progression ≈ {units['slope']:.3f} × feature {units['intercept']:+.2f}",
                       highlight=False)
-    console.print(f"figure   {r.figure}", highlight=False)  # type: ignore[attr-defined]
+    console.print(f"figure   {r.figure}", highlight=False)
+
+
+@app.command("report")
+def report(
+    run: Annotated[str, typer.Argument(help="A run (path or name).")],
+    runs_dir: opt.RunsDir = None,
+) -> None:
+    """Rebuild a run's self-contained HTML report (report/index.html)."""
+    from deepwild.engine.run import resolve_run
+    from deepwild.report.html import build_report
+
+    console.print(f"report   {build_report(resolve_run(run, runs_dir).path)}", highlight=False)
+
+
+@app.command("demo")
+def demo(runs_dir: opt.RunsDir = None) -> None:
+    """The end-to-end demo on built-in data: train, evaluate and use a digits classifier, then the
+    descent lecture; prints where the plots and reports are."""
+    from deepwild.lecture.descent import DescentConfig, run_descent
+    from deepwild.report.html import build_report
+    from deepwild.tasks import digits
+
+    console.rule("1/4  train a digits classifier (deepwild train digits)")
+    outcome = digits.train(digits.Config(), root=runs_dir)
+    run = outcome.run
+    console.rule("2/4  evaluate it on the held-out test split (deepwild eval RUN)")
+    result = digits.evaluate(run.path, "test")
+    console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.metrics.items()),
+                  highlight=False)
+    console.rule("3/4  classify image files (deepwild predict RUN image.png ...)")
+    examples = digits.write_example_images(run, run.path / "examples")
+    for prediction in digits.predict(run.path, examples):
+        console.print(f"{Path(prediction.image).name}\t→ {prediction.label} ({prediction.probability:.3f})", highlight=False)
+    console.rule("4/4  the lecture: gradient descent on an error landscape (deepwild lecture descent)")
+    descent = run_descent(DescentConfig(), runs_dir)
+    print_descent(descent)
+    diverging_lr = round(1.05 * descent.stable_lr_limit, 3)
+    diverging = run_descent(DescentConfig(lr=diverging_lr, steps=100), runs_dir)
+    console.print(f"with lr {diverging_lr} (above the limit): "
+                  f"{'diverged' if diverging.diverged else 'converged'} → {diverging.figure}", highlight=False)
+    reports = [build_report(run.path), build_report(descent.run.path)]
+    console.rule("done")
+    console.print(f"digits run        {run.path}\n"
+                  f"  test accuracy   {result.metrics['accuracy']:.4f}\n"
+                  f"  learning curves {run.plots / 'learning_curves.png'}\n"
+                  f"  confusion       {run.eval_dir / 'test' / 'confusion.png'}\n"
+                  f"  model package   {run.model_dir}\n"
+                  f"descent figure    {descent.figure}\n"
+                  f"reports (open in a browser):\n" + "\n".join(f"  {r}" for r in reports), highlight=False)
 
 
 def main() -> None:

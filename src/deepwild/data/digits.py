@@ -77,7 +77,7 @@ def digit_from_grayscale(gray: np.ndarray, size: int) -> torch.Tensor:
     rows, cols = np.flatnonzero(ink.max(axis=1) > 0.25), np.flatnonzero(ink.max(axis=0) > 0.25)
     if len(rows) and len(cols):
         ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    side = int(max(ink.shape) * 1.15) + 1  # the dataset's digits keep a thin margin
+    side = max(ink.shape)  # the dataset's digits fill the full height of their 8×8 box, centred
     square = np.zeros((side, side), dtype=np.float32)
     top, left = (side - ink.shape[0]) // 2, (side - ink.shape[1]) // 2
     square[top:top + ink.shape[0], left:left + ink.shape[1]] = ink

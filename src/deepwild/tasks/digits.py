@@ -191,3 +191,20 @@ def predict(ref: str | Path, images: list[Path], root: str | Path | None = None,
         results.append(Classification(image=str(path), label=top[0].label, probability=top[0].probability,
                                       top=top, model=package.name))
     return results
+
+
+def write_example_images(run: RunDir, folder: Path, count: int = 6, scale: int = 12) -> list[Path]:
+    """Test-split digits saved as a user would scan them (large, dark ink on white), to try `predict` on."""
+    from PIL import Image
+
+    images, labels = load_digits_arrays()
+    split = Split.from_json(read_json(run.path / "data.json")["split"])
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in split.test[:count]:
+        ink = np.kron(images[index], np.ones((scale, scale)))
+        page = np.pad(ink, scale * 2)
+        path = folder / f"test{index:04d}-label{labels[index]}.png"
+        Image.fromarray(((1.0 - page) * 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
