@@ -299,3 +299,11 @@ def test_config_to_dict_is_json_ready_and_round_trips():
 
 def test_default_config_round_trips():
     assert config_from_dict(ExperimentConfig, config_to_dict(ExperimentConfig())) == ExperimentConfig()
+
+
+def test_exponent_floats_without_a_dot_are_accepted():
+    """YAML 1.1 reads 1e-3 as a string; a learning rate written that way must still work."""
+    config = apply_overrides(ExperimentConfig(), parse_assignments(["scale=1e-3"]))
+    assert config.scale == pytest.approx(1e-3)
+    with pytest.raises(ConfigError, match="must be float"):
+        apply_overrides(ExperimentConfig(), parse_assignments(["scale=fast"]))

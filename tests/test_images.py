@@ -95,6 +95,20 @@ def test_load_grayscale_scales_16_bit_png_by_65535(tmp_path):
     np.testing.assert_allclose(array, values.astype(np.float32) / 65535.0, rtol=1e-6)
 
 
+def test_dark_16_bit_png_stays_dark(tmp_path):
+    values = np.array([[0, 100, 200]], dtype=np.uint16)
+    array = load_grayscale(save(Image.fromarray(values), tmp_path / "dark.png"))
+    assert array.max() < 0.01
+
+
+def test_pillow_size_limit_does_not_override_ours(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", None)
+    path = save(Image.new("L", (40, 40), 0), tmp_path / "ok.png")
+    assert load_grayscale(path, max_pixels=1600).shape == (40, 40)
+
+
 # -- refusals --------------------------------------------------------------------------------
 
 

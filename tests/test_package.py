@@ -194,6 +194,22 @@ def test_newer_package_format_is_refused(package_dir):
     assert "upgrade deepwild" in str(info.value)
 
 
+@pytest.mark.parametrize("change", [{"format": "2"}, {"class_names": "abc"}, {"model_args": [1, 2]}])
+def test_mistyped_metadata_is_refused(package_dir, change):
+    write_meta(package_dir, change)
+    with pytest.raises(ModelPackageError, match="malformed"):
+        load_model_package(package_dir)
+
+
+def test_package_files_are_readable_by_others(package_dir):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (package_dir / "model.json").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert package_dir.stat().st_mode & 0o777 == 0o777 & ~mask
+
+
 # -- no pickle, ever -------------------------------------------------------------------------
 
 

@@ -137,9 +137,19 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif hint is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
+    elif origin in (list, dict) or hint in (list, dict):
+        if isinstance(value, origin or hint):
+            return value
+    elif dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return config_from_dict(hint, value, name)
     else:
         return value
-    raise ConfigError(f"config key {name!r} must be {hint.__name__}, got {value!r}")
+    raise ConfigError(f"config key {name!r} must be {getattr(hint, '__name__', hint)}, got {value!r}")

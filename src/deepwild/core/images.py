@@ -12,6 +12,9 @@ from deepwild.core.errors import InputError
 
 # A 600 dpi A3 scan is ~70 Mpx; anything far beyond is a mistake or a decompression bomb.
 DEFAULT_MAX_PIXELS = 120_000_000
+# Our own limit (checked from the header, before decoding) replaces Pillow's global one, so that
+# --max-pixels decides in both directions.
+Image.MAX_IMAGE_PIXELS = None
 
 
 def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -25,9 +28,10 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         raise InputError(f"image {path} does not exist")
     if not path.is_file():
         raise InputError(f"{path} is not a file")
+    image = None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
             width, height = image.size
             if width * height > max_pixels:
@@ -37,12 +41,16 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
                 )
             image.load()
     except InputError:
+        if image is not None:
+            image.close()
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"image {path} is too large to decode safely (decompression bomb?)") from None
     except UnidentifiedImageError:
         raise InputError(f"{path} is not an image that deepwild can read (PNG, JPEG, TIFF, BMP)") from None
     except (OSError, SyntaxError, ValueError) as error:
+        if image is not None:
+            image.close()
         raise InputError(f"image {path} is corrupt or truncated: {error}") from None
     return image
 
@@ -54,10 +62,11 @@ def load_grayscale(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if image.mode.startswith("I;16"):
+        return np.asarray(image, dtype=np.float32) / 65535.0
+    if image.mode == "I":  # 32-bit integer images carry no range; PNG stores 16-bit data this way too
         array = np.asarray(image, dtype=np.float32)
-        peak = 65535.0 if array.max() > 255 else 255.0
-        return np.clip(array / peak, 0.0, 1.0)
+        return np.clip(array / (65535.0 if array.max() > 255 else 255.0), 0.0, 1.0)
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
@@ -71,7 +80,7 @@ def expand_image_paths(items: list[str]) -> list[Path]:
     found: list[Path] = []
     for item in items:
         path = Path(item)
-        if any(char in item for char in "*?["):
+        if not path.exists() and any(char in item for char in "*?["):
             matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
             if not matches:
                 raise InputError(f"no files match {item!r}")

@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temp path beside `target`; on success it is renamed to `target`, else removed."""
@@ -25,6 +31,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(handle)
     temp = Path(temp_name)
+    os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; the result should read like any other file
     try:
         yield temp
         os.replace(temp, target)
@@ -58,6 +65,7 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(temp, 0o777 & ~_umask())
     old = target.with_name(target.name + ".old")
     try:
         yield temp

@@ -54,7 +54,15 @@ class ModelPackage:
         if missing:
             raise ValueError(f"missing keys {', '.join(missing)}")
         values = {key: value for key, value in data.items() if key in known}
-        values["class_names"] = tuple(values["class_names"])
+        for key in ("model_args", "input", "config", "data", "metrics", "provenance"):
+            if key in values and not isinstance(values[key], dict):
+                raise ValueError(f"{key} must be an object")
+        names = values["class_names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("class_names must be a list of strings")
+        if not isinstance(values.get("format", PACKAGE_FORMAT), int):
+            raise ValueError("format must be an integer")
+        values["class_names"] = tuple(names)
         return cls(**values)
 
 
@@ -85,7 +93,10 @@ def read_model_package(directory: str | Path) -> ModelPackage:
     if not meta_path.is_file():
         raise ModelPackageError(f"{directory} is not a deepwild model package: {META_FILE} is missing")
     try:
-        package = ModelPackage.from_json(read_json(meta_path))
+        data = read_json(meta_path)
+        if not isinstance(data, dict):
+            raise ValueError("model.json must hold an object")
+        package = ModelPackage.from_json(data)
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError) as error:
         raise ModelPackageError(f"{meta_path} is malformed: {error}", hint="re-export the model from its run") from None
     if package.format > PACKAGE_FORMAT:

@@ -83,6 +83,9 @@ class LearningCurves(HookBase):
         plot_learning_curves(self.run.epoch_records(), self.run.plots / "learning_curves.png", self.run.name)
         self.last_drawn = time.monotonic()
 
+    def before_train(self, trainer: Trainer) -> None:
+        self.last_drawn = time.monotonic()  # a short run draws once, at the end
+
     def after_epoch(self, trainer: Trainer) -> None:
         if time.monotonic() - self.last_drawn >= self.every_s:
             self.draw()
