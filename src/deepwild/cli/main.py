@@ -25,7 +25,8 @@ train_app = typer.Typer(help="Train a model for a task; every run writes records
 lecture_app = typer.Typer(help="The lecture's 'how deep learning works' demos, one command each.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(lecture_app, name="lecture")
-console = Console(soft_wrap=True)  # long paths stay on one line, copy-pasteable
+# Long paths stay on one line (copy-pasteable); tables keep their shape when piped to a file.
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 
 
 def _version(value: bool) -> None:
@@ -155,10 +156,10 @@ def runs(
     for column in ("name", "task", "status", "epochs", "key metrics", "started"):
         table.add_column(column)
     for record in records:
-        keys = [k for k in record.metrics if k.startswith("val_")] or list(record.metrics)
-        shown = "  ".join(f"{k} {record.metrics[k]:.4g}" for k in keys[:3])
+        keys = sorted((k for k in record.metrics if k.startswith("val_")), key=lambda k: "loss" in k) or list(record.metrics)
+        shown = " ".join(f"{k} {record.metrics[k]:.4g}" for k in keys[:2])
         table.add_row(record.name, record.task, record.status, str(record.epochs), shown,
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created)))
+                      time.strftime("%m-%d %H:%M", time.localtime(record.created)))
     console.print(table)
 
 

@@ -74,7 +74,7 @@ def digit_from_grayscale(gray: np.ndarray, size: int) -> torch.Tensor:
     """A user's image (H, W) in [0, 1], any resolution, to the model input (1, size, size)."""
     ink = 1.0 - gray if gray.mean() > 0.5 else gray  # dark ink on light paper → bright ink
     ink = np.clip((ink - ink.min()) / max(float(ink.max() - ink.min()), 1e-6), 0.0, 1.0)
-    rows, cols = np.flatnonzero(ink.max(axis=1) > 0.25), np.flatnonzero(ink.max(axis=0) > 0.25)
+    rows, cols = np.flatnonzero(ink.max(axis=1) > 0.1), np.flatnonzero(ink.max(axis=0) > 0.1)
     if len(rows) and len(cols):
         ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     side = max(ink.shape)  # the dataset's digits fill the full height of their 8×8 box, centred

@@ -21,6 +21,7 @@ from deepwild.engine.distributed import DistInfo
 from deepwild.engine.hooks import HookBase
 from deepwild.engine.loop import Trainer, TrainingProblem, TrainResult
 from deepwild.engine.run import RunDir
+from deepwild.engine.tracking import MLflowHook, check_tracking
 
 
 class ResumeHook(HookBase):
@@ -177,12 +178,9 @@ def run_training(problem: TrainingProblem, trainer_config: Any, run: RunDir, tas
     hooks += [MetricsLogger(run, trainer_config.log_every), Checkpointer(run, trainer_config.checkpoint_every),
               LearningCurves(run, trainer_config.plot_every_s), RunIndexHook(run, task),
               ProgressHook(trainer_config.progress), *extra_hooks]
+    check_tracking(track, tracking_uri)
     if track == "mlflow" and dist.is_main:
-        from deepwild.engine.tracking import MLflowHook
-
         hooks.append(MLflowHook(run, tracking_uri))
-    elif track not in (None, "", "none", "mlflow"):
-        raise DeepwildError(f"unknown tracker {track!r}; valid: mlflow")
     trainer = Trainer(problem, trainer_config, hooks, dist)
     status = "failed"
     try:

@@ -28,17 +28,28 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def check_tracking(track: str | None, tracking_uri: str | None = None) -> None:
+    """Fail before a run is created if the tracker asked for cannot work."""
+    if track in (None, "", "none"):
+        return
+    if track != "mlflow":
+        raise ConfigError(f"unknown tracker {track!r}; valid: mlflow")
+    try:
+        import mlflow  # noqa: F401
+    except ImportError:
+        raise ConfigError("--track mlflow needs MLflow", hint="pip install 'deepwild[mlflow]'") from None
+    if tracking_uri is not None and not tracking_uri.startswith("sqlite:///"):
+        raise ConfigError(f"MLflow tracking URI must be an explicit sqlite:/// URI, got {tracking_uri!r}")
+
+
 class MLflowHook(HookBase):
     """Mirrors params, per-epoch metrics and, at the end, the model package to MLflow."""
 
     def __init__(self, run: RunDir, tracking_uri: str | None = None, experiment: str = "deepwild") -> None:
-        try:
-            import mlflow
-        except ImportError:
-            raise ConfigError("--track mlflow needs MLflow", hint="pip install 'deepwild[mlflow]'") from None
+        check_tracking("mlflow", tracking_uri)
+        import mlflow
+
         uri = tracking_uri or default_tracking_uri(run)
-        if not uri.startswith("sqlite:///"):
-            raise ConfigError(f"MLflow tracking URI must be an explicit sqlite:/// URI, got {uri!r}")
         self.mlflow, self.run, self.uri, self.experiment = mlflow, run, uri, experiment
 
     def before_train(self, trainer: Trainer) -> None:

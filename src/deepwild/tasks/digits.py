@@ -30,6 +30,7 @@ from deepwild.engine.hooks import HookBase
 from deepwild.engine.loop import Trainer, TrainingProblem, TrainResult, seed_everything
 from deepwild.engine.records import prepare_run, run_training
 from deepwild.engine.run import RunDir, resolve_model
+from deepwild.engine.tracking import check_tracking
 from deepwild.models import build_model
 from deepwild.tasks.classification import (classification_metrics, classification_step, classification_validate,
                                            load_classifier, predict_probabilities, write_classification_eval)
@@ -132,6 +133,7 @@ class ExportModel(HookBase):
 def train(config: Config, root: str | Path | None = None, name: str | None = None, resume: str | Path | None = None,
           extra_hooks: tuple[HookBase, ...] = (), track: str | None = None, tracking_uri: str | None = None) -> TrainOutcome:
     """Train a digits classifier in a new run (or continue `resume`); returns the run and its model."""
+    check_tracking(track, tracking_uri)  # before anything is written
     dist = setup_distributed(config.train.device)
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
