@@ -246,3 +246,24 @@ def test_expand_removes_duplicates_keeping_first_position(tmp_path):
     a, b = touch_images(folder, "a.png", "b.png")
     found = expand_image_paths([str(b), str(folder), str(folder / "*.png"), str(b)])
     assert found == [b, a]
+
+
+def png_bomb(path, width: int, height: int) -> None:
+    """A valid-looking PNG header announcing width×height grey pixels, with a tiny (bogus) body."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                     + chunk(b"IEND", b""))
+
+
+def test_decompression_bomb_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "bomb.png"
+    png_bomb(path, 60_000, 60_000)  # 3.6 Gpx announced in a file of ~100 bytes
+    assert path.stat().st_size < 200
+    with pytest.raises(InputError, match="3,600,000,000 pixels"):
+        load_grayscale(path)

@@ -5,17 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deepwild.core.io import atomic_path
+from deepwild.core.figures import pyplot, save_figure
 
 
 def plot_learning_curves(epoch_records: list[dict[str, Any]], target: Path, title: str = "") -> Path | None:
     """Draw one panel per metric (loss first), train and val overlaid; None if nothing to draw."""
     if not epoch_records:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = sorted({key.split("_", 1)[1] for r in epoch_records for key in r
                     if key.startswith(("train_", "val_"))}, key=lambda n: (n != "loss", n))
@@ -35,7 +32,4 @@ def plot_learning_curves(epoch_records: list[dict[str, Any]], target: Path, titl
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(target) as temp:
-        fig.savefig(temp, format="png", dpi=110)
-    plt.close(fig)
-    return target
+    return save_figure(fig, target, dpi=110)

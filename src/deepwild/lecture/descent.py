@@ -21,7 +21,8 @@ import torch
 
 from deepwild.core.config import config_to_dict
 from deepwild.core.errors import ConfigError
-from deepwild.core.io import atomic_path, atomic_write_json
+from deepwild.core.figures import pyplot, save_figure
+from deepwild.core.io import atomic_write_json
 from deepwild.engine.records import mark_run
 from deepwild.engine.run import RunDir
 
@@ -137,10 +138,7 @@ def summary(result: DescentResult) -> dict[str, Any]:
 
 def plot_descent(target: Path, x: np.ndarray, y: np.ndarray, path: np.ndarray, losses: np.ndarray, optimum: np.ndarray,
                  config: DescentConfig, diverged: bool, stable_lr_limit: float) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     # The view is centred on the optimum and shows the start; a diverging path leaves the frame.
     start_radius = float(np.abs(path[0] - optimum).max())
@@ -192,7 +190,4 @@ def plot_descent(target: Path, x: np.ndarray, y: np.ndarray, path: np.ndarray, l
     axis.set_title("the fitted function")
     axis.legend(fontsize=7)
     fig.tight_layout()
-    with atomic_path(target) as temp:
-        fig.savefig(temp, format="png", dpi=100)
-    plt.close(fig)
-    return target
+    return save_figure(fig, target, dpi=100)

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from deepwild.core.errors import ModelPackageError
-from deepwild.core.io import atomic_path, atomic_write_json, atomic_write_text
+from deepwild.core.figures import pyplot, save_figure
+from deepwild.core.io import atomic_write_json, atomic_write_text
 from deepwild.core.package import ModelPackage, load_model_package
 from deepwild.engine.loop import StepOutput
 from deepwild.models import build_model
@@ -86,10 +87,7 @@ def write_classification_eval(directory: Path, metrics: dict[str, Any], per_clas
 
 
 def plot_confusion(confusion: np.ndarray, class_names: tuple[str, ...], target: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     size = max(4.0, 0.45 * len(class_names) + 1.5)
     fig, axis = plt.subplots(figsize=(size, size * 0.9))
@@ -105,10 +103,7 @@ def plot_confusion(confusion: np.ndarray, class_names: tuple[str, ...], target: 
                           color="white" if value > confusion.max() / 2 else "black")
     axis.set_title(title)
     fig.tight_layout()
-    with atomic_path(target) as temp:
-        fig.savefig(temp, format="png", dpi=110)
-    plt.close(fig)
-    return target
+    return save_figure(fig, target, dpi=110)
 
 
 def load_classifier(model_dir: Path, task: str) -> tuple[ModelPackage, torch.nn.Module]:
