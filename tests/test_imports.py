@@ -1,5 +1,5 @@
-"""Imports run one way: cli → serve, report → tasks, lecture → interpret, robust → engine →
-models, data, datagen → core. Nothing imports cli; engine knows no task; sibling tasks never
+"""Imports run one way: cli → serve, report → tasks, lecture → interpret, robust → engine, datagen →
+models, data → core (datagen writes data's formats; engine and datagen never import each other). Nothing imports cli; engine knows no task; sibling tasks never
 import each other."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "deepwild"
-LEVEL = {"core": 0, "models": 1, "data": 1, "datagen": 1, "engine": 2, "interpret": 3, "robust": 3,
+LEVEL = {"core": 0, "models": 1, "data": 1, "datagen": 2, "engine": 2, "interpret": 3, "robust": 3,
          "tasks": 4, "lecture": 4, "serve": 5, "report": 5, "cli": 6}
 # Task packages that must stay independent of each other.
 INDEPENDENT_TASKS = {"omr", "news"}

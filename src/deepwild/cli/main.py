@@ -13,6 +13,7 @@ from rich.table import Table
 
 from deepwild import __version__
 from deepwild.cli import options as opt
+from deepwild.cli.data import data_app
 from deepwild.cli.errors import run_guarded
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ train_app = typer.Typer(help="Train a model for a task; every run writes records
 lecture_app = typer.Typer(help="The lecture's 'how deep learning works' demos, one command each.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 app.add_typer(lecture_app, name="lecture")
+app.add_typer(data_app, name="data")
 # Long paths stay on one line (copy-pasteable); tables keep their shape when piped to a file.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 

@@ -1,0 +1,1 @@
+"""Generators that make data from what packages ship: music pages (verovio), newspaper pages, scan degradation."""
