@@ -74,6 +74,33 @@ def train_digits(
         console.print(f"report   {build_report(outcome.run.path)}", highlight=False)
 
 
+@train_app.command("omr")
+def train_omr(
+    data: Annotated[Optional[Path], typer.Option(help="Dataset folder made by `deepwild data scores`.")] = None,
+    config_file: opt.ConfigFile = None, sets: opt.Sets = None, epochs: opt.Epochs = None, batch_size: opt.BatchSize = None,
+    lr: opt.LearningRate = None, seed: opt.Seed = None, device: opt.Device = None, precision: opt.Precision = None,
+    threads: opt.Threads = None, progress: opt.Progress = None, name: opt.Name = None, runs_dir: opt.RunsDir = None,
+    resume: opt.Resume = None, track: opt.Track = None, tracking_uri: opt.TrackingUri = None,
+) -> None:
+    """Music symbol detection: train a Deep Watershed Detector on score pages (runs under torchrun too)."""
+    from deepwild.engine.run import resolve_run
+    from deepwild.tasks import omr
+
+    defaults = omr.config_of_run(resolve_run(resume, runs_dir)) if resume else omr.Config()
+    if data is not None:
+        sets = [*(sets or []), f"data={data}"]
+    config = opt.resolve_config(omr.Config, defaults, config_file, sets, dict(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, precision=precision, threads=threads,
+        progress=progress))
+    outcome = omr.train(config, root=runs_dir, name=name, resume=resolve_run(resume, runs_dir).path if resume else None,
+                        track=track, tracking_uri=tracking_uri)
+    if outcome.package is not None:
+        console.print(f"run      {outcome.run.path}\nmodel    {outcome.run.model_dir}\n"
+                      f"curves   {outcome.run.plots / 'learning_curves.png'}\n"
+                      f"classes  {len(outcome.package.class_names)}; evaluate with "
+                      f"`deepwild eval {outcome.run.path} --data {config.data} --split test`", highlight=False)
+
+
 @app.command("eval")
 def evaluate(
     model: Annotated[str, typer.Argument(help="A run (path or name) or a model package folder.")],
@@ -131,6 +158,67 @@ def predict(
             print(json.dumps(result.to_json()))
         else:
             print(f"{result.image}\t{result.label}\t{result.probability:.4f}")
+
+
+@app.command("detect")
+def detect(
+    items: Annotated[list[str], typer.Argument(help="[MODEL] PAGE [PAGE ...]: an optional model (run or package), "
+                                                    "then page images, folders or globs.", metavar="[MODEL] PAGE...")],
+    out: Annotated[Path, typer.Option(help="Folder for <page>.json and <page>_overlay.png.")] = Path("detections"),
+    classes: Annotated[Optional[str], typer.Option(help="Only these classes (comma-separated DeepScoresV2 names).")] = None,
+    min_score: Annotated[Optional[float], typer.Option(help="Drop detections scored below this.")] = None,
+    staff_space: Annotated[Optional[float], typer.Option(help="Staff-line distance of the pages in px (default: measured).")] = None,
+    overlay: Annotated[bool, typer.Option(help="Write an overlay PNG per page.")] = True,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 120_000_000,
+    runs_dir: opt.RunsDir = None,
+) -> None:
+    """Find music symbols on page images (PNG/JPEG/TIFF, any size); the shipped model unless MODEL is given."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from deepwild.core.errors import DeepwildError
+    from deepwild.core.images import expand_image_paths
+    from deepwild.core.io import atomic_path, atomic_write_json
+    from deepwild.tasks.omr.detect import Detector
+    from deepwild.tasks.omr.shipped import resolve_detector_model
+
+    model_dir, pages = resolve_detector_model(items, runs_dir)
+    paths = expand_image_paths(pages)
+    detector = Detector.load(model_dir, min_score)
+    wanted = set(_split_csv(classes)) if classes else None
+    if wanted:
+        unknown = sorted(wanted - set(detector.package.class_names))
+        if unknown:
+            raise DeepwildError(f"the model does not detect {', '.join(unknown)}; it knows: "
+                                f"{', '.join(detector.package.class_names)}")
+    failures = []
+    with Progress(TextColumn("[bold]pages"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, disable=len(paths) < 2) as bar:
+        task = bar.add_task("pages", total=len(paths))
+        for path in paths:
+            try:
+                result = detector.detect_file(path, wanted, staff_space, max_pixels)
+            except DeepwildError as error:
+                failures.append((path, error))
+                bar.advance(task)
+                continue
+            atomic_write_json(out / f"{path.stem}.json", result.to_json())
+            if overlay:
+                from deepwild.core.images import load_grayscale
+                from deepwild.data.overlay import draw_boxes
+
+                picture = draw_boxes(load_grayscale(path, max_pixels), [(s.class_name, s.bbox) for s in result.symbols])
+                with atomic_path(out / f"{path.stem}_overlay.png") as temp:
+                    picture.save(temp, format="PNG")
+            console.print(f"{path}: {len(result.symbols)} symbols → {out / (path.stem + '.json')}", highlight=False)
+            bar.advance(task)
+    for path, error in failures:
+        console.print(f"[red]{path}: {error.message}{' — ' + error.hint if error.hint else ''}[/]", highlight=False)
+    if failures:
+        raise typer.Exit(1 if len(failures) < len(paths) else 2)
+
+
+def _split_csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 @app.command("runs")

@@ -53,3 +53,40 @@ class EvaluationResult:
         data = dataclasses.asdict(self)
         data["files"] = list(self.files)
         return data
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One detected music symbol: DeepScoresV2 class, box in page pixels (x1/y1 exclusive), score."""
+
+    class_name: str
+    bbox: tuple[float, float, float, float]
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"class": self.class_name, "bbox": [round(v, 2) for v in self.bbox], "score": round(self.score, 4)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Symbol:
+        return cls(data["class"], tuple(float(v) for v in data["bbox"]), float(data["score"]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class PageDetections:
+    """All symbols found on one page (`deepwild detect`)."""
+
+    image: str
+    width: int
+    height: int
+    model: str
+    symbols: tuple[Symbol, ...]
+    staff_space: float | None = None  # as estimated on the page, pixels
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image": self.image, "width": self.width, "height": self.height, "model": self.model,
+                "staff_space": self.staff_space, "symbols": [s.to_json() for s in self.symbols]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PageDetections:
+        return cls(image=data["image"], width=int(data["width"]), height=int(data["height"]), model=data["model"],
+                   symbols=tuple(Symbol.from_json(s) for s in data["symbols"]), staff_space=data.get("staff_space"))

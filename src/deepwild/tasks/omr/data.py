@@ -1,0 +1,98 @@
+"""Crops of score pages with their DWD targets, for training and validation.
+
+The windows of an epoch come from `RareClassCropSampler` (rare classes oversampled) or uniformly;
+each crop is degraded like a scan (`scan_degradation`) with a generator seeded by (seed, epoch,
+index), so a resumed run sees exactly the crops an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deepwild.core.images import load_grayscale
+from deepwild.data.augment import Sample, scan_degradation
+from deepwild.data.imbalance import CropSamplerConfig, CropWindow, RareClassCropSampler
+from deepwild.data.symbols import SymbolDataset
+from deepwild.tasks.omr.targets import TargetConfig, make_targets
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    crop_size: int = 192
+    crops_per_epoch: int = 2000
+    oversample_rare: bool = True  # False: uniform crops
+    rare_power: float = 0.5  # symbols drawn ∝ count(class) ** -power
+    augment: bool = True
+
+
+class PageCache:
+    """Page images as uint8 arrays, loaded on first use (each DataLoader worker has its own)."""
+
+    def __init__(self, dataset: SymbolDataset) -> None:
+        self.dataset, self.images = dataset, {}
+
+    def get(self, index: int) -> np.ndarray:
+        if index not in self.images:
+            gray = load_grayscale(self.dataset.image_path(self.dataset.pages[index]))
+            self.images[index] = np.round(gray * 255).astype(np.uint8)
+        return self.images[index]
+
+
+class CropDataset(Dataset):
+    """`crops_per_epoch` crops; item i of epoch e is the same crop in every run with the same seed."""
+
+    def __init__(self, dataset: SymbolDataset, class_index: dict[str, int], crop: CropConfig, targets: TargetConfig,
+                 seed: int, train: bool) -> None:
+        self.dataset, self.class_index, self.crop, self.targets = dataset, class_index, crop, targets
+        self.seed, self.train = seed, train
+        self.pages = PageCache(dataset)
+        power = crop.rare_power if crop.oversample_rare and train else 0.0
+        uniform = 0.1 if power > 0 else 1.0
+        self.sampler = RareClassCropSampler(dataset, crop.crop_size, CropSamplerConfig(
+            power=power, uniform_fraction=uniform, samples_per_epoch=crop.crops_per_epoch, seed=seed))
+        self.degrade = scan_degradation() if crop.augment and train else None
+        self.epoch = -1
+        self.windows: list[CropWindow] = []
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        # Validation crops are the same every epoch, so that validation curves compare like with like.
+        epoch = epoch if self.train else 0
+        if epoch != self.epoch:
+            self.epoch, self.windows = epoch, self.sampler.windows(self.crop.crops_per_epoch, epoch)
+
+    def __len__(self) -> int:
+        return self.crop.crops_per_epoch
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        window = self.windows[index]
+        page = self.dataset.pages[window.page_index]
+        size = self.crop.crop_size
+        image = np.full((size, size), 255, np.uint8)
+        full = self.pages.get(window.page_index)
+        part = full[window.y0:window.y0 + size, window.x0:window.x0 + size]
+        image[:part.shape[0], :part.shape[1]] = part
+        boxes, labels = [], []
+        for symbol in page.symbols:
+            if symbol.class_name not in self.class_index:
+                continue
+            x0, y0, x1, y1 = symbol.bbox
+            cx, cy = (x0 + x1) / 2 - window.x0, (y0 + y1) / 2 - window.y0
+            if 0 <= cx < size and 0 <= cy < size:  # a symbol belongs to the crop that holds its centre
+                boxes.append((x0 - window.x0, y0 - window.y0, x1 - window.x0, y1 - window.y0))
+                labels.append(self.class_index[symbol.class_name])
+        boxes_array = np.array(boxes, np.float32).reshape(-1, 4)
+        labels_array = np.array(labels, np.int64)
+        pixels = image.astype(np.float32) / 255.0
+        if self.degrade is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            sample = self.degrade(Sample(pixels, boxes_array, labels_array), rng)
+            pixels, boxes_array, labels_array = sample.image, sample.boxes, sample.labels.astype(np.int64)
+        targets = make_targets(size, size, boxes_array, labels_array, self.targets)
+        # Ink bright on dark: zero is paper, so padding and the network's zero-padding agree.
+        return (torch.from_numpy(1.0 - pixels)[None], torch.from_numpy(targets.energy),
+                torch.from_numpy(targets.classes), torch.from_numpy(targets.box))

@@ -1,0 +1,79 @@
+"""Detect music symbols on page images of any size and resolution.
+
+The page is brought to the scale the model was trained at (its staff space), processed in
+overlapping tiles, decoded into symbols, and the boxes are mapped back to the page's pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from deepwild.core.errors import InputError
+from deepwild.core.images import DEFAULT_MAX_PIXELS, load_grayscale
+from deepwild.core.package import ModelPackage
+from deepwild.core.results import PageDetections, Symbol
+from deepwild.tasks.omr.model_io import load_detector
+from deepwild.tasks.omr.postprocess import PostprocessConfig, detect_array, estimate_staff_space
+
+MIN_SIDE = 32  # px: anything smaller cannot hold a staff
+BLANK_INK_SHARE = 0.0005  # a page with less ink than this is blank: no symbols, not an error
+SCALE_TOLERANCE = 0.08  # pages within ±8 % of the model's scale are not resampled
+
+
+@dataclass
+class Detector:
+    package: ModelPackage
+    model: torch.nn.Module
+    postprocess: PostprocessConfig
+
+    @classmethod
+    def load(cls, model_dir: Path, min_score: float | None = None) -> Detector:
+        package, model = load_detector(model_dir)
+        values = {**package.config.get("postprocess", {})}
+        if min_score is not None:
+            values["min_score"] = min_score
+        config = PostprocessConfig(**{k: v for k, v in values.items() if k in PostprocessConfig.__dataclass_fields__})
+        return cls(package, model, config)
+
+    def detect_file(self, path: Path, classes: set[str] | None = None, staff_space: float | None = None,
+                    max_pixels: int = DEFAULT_MAX_PIXELS) -> PageDetections:
+        gray = load_grayscale(path, max_pixels)
+        return self.detect_gray(gray, str(path), classes, staff_space)
+
+    def detect_gray(self, gray: np.ndarray, name: str, classes: set[str] | None = None,
+                    staff_space: float | None = None) -> PageDetections:
+        """gray: (H, W) float in [0, 1], 1 = paper."""
+        height, width = gray.shape
+        if min(height, width) < MIN_SIDE:
+            raise InputError(f"{name} is {width}×{height} pixels: too small to hold a line of music "
+                             f"(at least {MIN_SIDE}×{MIN_SIDE})")
+        if (gray < 0.5).mean() < BLANK_INK_SHARE:
+            return PageDetections(name, width, height, self.package.name, (), None)
+        found = staff_space or estimate_staff_space(gray)
+        if found is None:
+            raise InputError(f"{name}: no staff lines found — it does not look like a page of music",
+                             hint="if it is, give its staff-line distance with --staff-space PX")
+        scale = float(self.package.input["staff_space"]) / found
+        if abs(scale - 1.0) <= SCALE_TOLERANCE:
+            scale = 1.0
+        work = gray
+        if scale != 1.0:
+            size = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
+            work = np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
+        raw = detect_array(self.model, (1.0 - work).astype(np.float32), self.postprocess,
+                           float(self.package.input.get("box_unit", 10.0)))
+        symbols = []
+        for detection in sorted(raw, key=lambda d: -d.score):
+            name_of_class = self.package.class_names[detection.class_index]
+            if classes is not None and name_of_class not in classes:
+                continue
+            x0, y0, x1, y1 = (v / scale for v in detection.box)
+            box = (max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))
+            if box[2] > box[0] and box[3] > box[1]:
+                symbols.append(Symbol(name_of_class, box, detection.score))
+        return PageDetections(name, width, height, self.package.name, tuple(symbols), round(found, 3))

@@ -1,0 +1,35 @@
+"""The detector that ships inside the package, and telling a model argument from a page argument."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deepwild.core.errors import ModelPackageError
+from deepwild.core.package import is_model_package
+from deepwild.engine.run import resolve_model, runs_root
+
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "omr-dwd"
+
+
+def shipped_model() -> Path:
+    if not is_model_package(SHIPPED_MODEL):
+        raise ModelPackageError("the shipped music symbol detector is missing from this installation",
+                                hint="reinstall deepwild, or give a model: deepwild detect RUN_OR_MODEL PAGE ...")
+    return SHIPPED_MODEL
+
+
+def resolve_detector_model(items: list[str], root: str | Path | None = None) -> tuple[Path, list[str]]:
+    """`[MODEL] PAGE ...`: the first item is the model when it names a model package or a run."""
+    if items:
+        first = Path(items[0])
+        is_run = (first / "run.json").is_file() or (not first.exists() and (runs_root(root) / first / "run.json").is_file())
+        if is_model_package(first) or is_run:
+            model_dir, _ = resolve_model(items[0], root)
+            return model_dir, items[1:] or _missing_pages()
+    return shipped_model(), items or _missing_pages()
+
+
+def _missing_pages() -> list[str]:
+    from deepwild.core.errors import InputError
+
+    raise InputError("no page images given", hint="deepwild detect [MODEL] PAGE [PAGE ...]")

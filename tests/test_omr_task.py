@@ -1,0 +1,96 @@
+"""The OMR task end to end on a tiny generated dataset: train (a few steps), fine-tune, detect, refuse bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deepwild.core.errors import InputError, ModelPackageError
+from deepwild.core.results import PageDetections
+from deepwild.datagen.scores.generate import ScoreDataConfig, generate_scores
+from deepwild.engine.config import TrainConfig
+from deepwild.tasks.omr import Config, train
+from deepwild.tasks.omr.data import CropConfig
+from deepwild.tasks.omr.detect import Detector
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("omr")
+    generate_scores(ScoreDataConfig(pages=4, seed=3, composers=("bach",), val_fraction=0.3, test_fraction=0.3),
+                    root / "data")
+    config = Config(data=str(root / "data"), widths=(4, 8, 8, 8), crop=CropConfig(crop_size=64, crops_per_epoch=8),
+                    train=TrainConfig(epochs=1, batch_size=4, progress="off", threads=1))
+    return root, train(config, root=root / "runs", name="tiny")
+
+
+def test_training_exports_a_detector_package(tiny_run):
+    root, outcome = tiny_run
+    package = outcome.package
+    assert package.task == "omr" and package.architecture == "dwd"
+    assert "staff" not in package.class_names and "noteheadBlackOnLine" in package.class_names
+    assert 8 < package.input["staff_space"] < 14
+    records = outcome.run.epoch_records()
+    assert {"train_energy_loss", "train_class_loss", "train_box_loss", "val_loss"} <= set(records[-1])
+
+
+def test_fine_tuning_starts_from_a_package(tiny_run):
+    root, outcome = tiny_run
+    config = Config(data=str(root / "data"), init=str(outcome.run.model_dir), crop=CropConfig(crop_size=64, crops_per_epoch=4),
+                    train=TrainConfig(epochs=1, batch_size=4, progress="off", threads=1))
+    tuned = train(config, root=root / "runs", name="tuned")
+    assert tuned.package.class_names == outcome.package.class_names
+    assert tuned.package.model_args["widths"] == [4, 8, 8, 8]  # the package's network, not the default one
+
+
+def test_detect_answers_every_kind_of_page(tiny_run, tmp_path):
+    root, outcome = tiny_run
+    detector = Detector.load(outcome.run.model_dir)
+    page = next((root / "data" / "images").glob("*.png"))
+    result = detector.detect_file(page)
+    assert (result.width, result.height) == Image.open(page).size and 8 < result.staff_space < 14
+    for symbol in result.symbols:
+        x0, y0, x1, y1 = symbol.bbox
+        assert 0 <= x0 < x1 <= result.width and 0 <= y0 < y1 <= result.height
+    assert PageDetections.from_json(json.loads(json.dumps(result.to_json()))).to_json() == result.to_json()
+    blank = detector.detect_gray(np.ones((400, 300), np.float32), "blank.png")
+    assert blank.symbols == ()  # a blank page is a valid answer: nothing on it
+    with pytest.raises(InputError, match="too small"):
+        detector.detect_gray(np.ones((1, 1), np.float32), "dot.png")
+    noise = (np.random.default_rng(0).random((300, 300)) > 0.3).astype(np.float32)  # ink, but no staff
+    with pytest.raises(InputError, match="no staff lines"):
+        detector.detect_gray(noise, "photo.png")
+
+
+def test_detect_refuses_a_model_of_another_task(tmp_path):
+    from tests.helpers.tiny import tiny_config
+    from deepwild.tasks import digits
+
+    outcome = digits.train(tiny_config(epochs=1), root=tmp_path, name="digits")
+    with pytest.raises(ModelPackageError, match="not a music symbol detector"):
+        Detector.load(outcome.run.model_dir)
+
+
+def test_detect_command_writes_json_and_overlay_and_reports_bad_pages(tiny_run, tmp_path, monkeypatch, capsys):
+    import sys
+
+    from deepwild.cli.main import main
+
+    root, outcome = tiny_run
+    page = next((root / "data" / "images").glob("*.png"))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(page.read_bytes()[:500])
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["deepwild", "detect", str(outcome.run.model_dir), str(page), str(broken),
+                                      "--out", str(out)])
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code == 1  # one page of two failed
+    saved = json.loads((out / f"{page.stem}.json").read_text())
+    assert saved["model"] == outcome.package.name and saved["width"] == Image.open(page).size[0]
+    assert (out / f"{page.stem}_overlay.png").is_file()
+    assert not (out / "broken.json").exists()  # nothing half-written for the bad page
+    assert "broken.png" in capsys.readouterr().out
