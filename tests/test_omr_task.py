@@ -94,3 +94,18 @@ def test_detect_command_writes_json_and_overlay_and_reports_bad_pages(tiny_run, 
     assert (out / f"{page.stem}_overlay.png").is_file()
     assert not (out / "broken.json").exists()  # nothing half-written for the bad page
     assert "broken.png" in capsys.readouterr().out
+
+
+def test_evaluation_writes_tables_curves_and_overlays(tiny_run):
+    from deepwild.tasks.omr import evaluate
+
+    root, outcome = tiny_run
+    result = evaluate(outcome.run.path, "all", data=root / "data")
+    folder = outcome.run.eval_dir / "all"
+    for name in ("metrics.json", "per_class.csv", "timing.json"):
+        assert (folder / name).is_file()
+    assert len(list(folder.glob("*_detections.png"))) == 2
+    assert result.metrics["pages"] == 4 and 0.0 <= result.metrics["mAP@0.5"] <= 1.0
+    timing = json.loads((folder / "timing.json").read_text())
+    assert "staff" in timing["ignored_ground_truth"]  # what the model does not detect is named, not hidden
+    assert set(result.per_class) <= set(outcome.package.class_names)

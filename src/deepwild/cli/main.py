@@ -104,18 +104,24 @@ def train_omr(
 @app.command("eval")
 def evaluate(
     model: Annotated[str, typer.Argument(help="A run (path or name) or a model package folder.")],
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    split: Annotated[str, typer.Option(help="train, val, test (score data also test-unseen-font, or all).")] = "test",
+    data: Annotated[Optional[Path], typer.Option(help="Dataset folder (detection models; default: the training data).")] = None,
     runs_dir: opt.RunsDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Evaluate a model on a split of its task's data; writes eval/<split>/ into the run."""
+    from deepwild.core.errors import DeepwildError
     from deepwild.core.package import read_model_package
     from deepwild.engine.run import resolve_model
     from deepwild.tasks import load_task
 
     model_dir, _ = resolve_model(model, runs_dir)
-    task = load_task(read_model_package(model_dir).task)
-    result = task.evaluate(model, split, root=runs_dir)
+    task_name = read_model_package(model_dir).task
+    task = load_task(task_name)
+    if data is not None and task_name == "digits":
+        raise DeepwildError("digits models are evaluated on their own stored split; drop --data")
+    extra = {"data": data} if data is not None else {}
+    result = task.evaluate(model, split, root=runs_dir, **extra)
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
         return
@@ -303,39 +309,66 @@ def report(
 
 @app.command("demo")
 def demo(runs_dir: opt.RunsDir = None) -> None:
-    """The end-to-end demo on built-in data: train, evaluate and use a digits classifier, then the
-    descent lecture; prints where the plots and reports are."""
+    """The end-to-end demo on built-in data: make score pages, find their symbols with the shipped
+    detector, evaluate it, fine-tune it briefly, and the descent lecture; prints where everything is."""
+    from deepwild.core.config import config_from_dict
+    from deepwild.datagen.scores.generate import ScoreDataConfig, generate_scores
+    from deepwild.engine.run import runs_root
     from deepwild.lecture.descent import DescentConfig, run_descent
     from deepwild.report.html import build_report
-    from deepwild.tasks import digits
+    from deepwild.tasks import omr
+    from deepwild.tasks.omr.detect import Detector
+    from deepwild.tasks.omr.evaluate import evaluate as evaluate_omr
+    from deepwild.tasks.omr.shipped import shipped_model
 
-    console.rule("1/4  train a digits classifier (deepwild train digits)")
-    outcome = digits.train(digits.Config(), root=runs_dir)
-    run = outcome.run
-    console.rule("2/4  evaluate it on the held-out test split (deepwild eval RUN)")
-    result = digits.evaluate(run.path, "test")
-    console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.metrics.items()),
-                  highlight=False)
-    console.rule("3/4  classify image files (deepwild predict RUN image.png ...)")
-    examples = digits.write_example_images(run, run.path / "examples")
-    for prediction in digits.predict(run.path, examples):
-        console.print(f"{Path(prediction.image).name}\t→ {prediction.label} ({prediction.probability:.3f})", highlight=False)
-    console.rule("4/4  the lecture: gradient descent on an error landscape (deepwild lecture descent)")
+    root = runs_root(runs_dir)
+    data = root / "demo-scores"
+    console.rule("1/5  engrave 6 score pages from the music21 corpus (deepwild data scores)")
+    generate_scores(config_from_dict(ScoreDataConfig, {"pages": 6, "seed": 1}), data, workers=2)
+    console.print(f"dataset  {data}", highlight=False)
+    console.rule("2/5  find their symbols with the shipped detector (deepwild detect PAGE ...)")
+    model = shipped_model()
+    detector = Detector.load(model)
+    overlays = root / "demo-detections"
+    from deepwild.core.io import atomic_path, atomic_write_json
+    from deepwild.data.overlay import draw_boxes
+    from deepwild.core.images import load_grayscale
+
+    for page in sorted((data / "images").glob("*.png"))[:2]:
+        gray = load_grayscale(page)
+        result = detector.detect_gray(gray, str(page))
+        atomic_write_json(overlays / f"{page.stem}.json", result.to_json())
+        with atomic_path(overlays / f"{page.stem}_overlay.png") as temp:
+            draw_boxes(gray, [(s.class_name, s.bbox) for s in result.symbols]).save(temp, format="PNG")
+        console.print(f"{page.name}: {len(result.symbols)} symbols → {overlays / (page.stem + '_overlay.png')}",
+                      highlight=False)
+    console.rule("3/5  evaluate it on all six pages (deepwild eval MODEL --data DIR --split all)")
+    shipped_eval = evaluate_omr(model, "all", root=runs_dir, data=data, out=root / "demo-eval-shipped")
+    _print_detection_metrics(shipped_eval)
+    console.rule("4/5  fine-tune it for a few steps (deepwild train omr --data DIR --set init=MODEL)")
+    config = config_from_dict(omr.Config, {"data": str(data), "init": str(model),
+                                           "crop": {"crops_per_epoch": 48},
+                                           "train": {"epochs": 1, "batch_size": 12, "progress": "lines"}})
+    tuned = omr.train(config, root=runs_dir)
+    tuned_eval = evaluate_omr(tuned.run.path, "all", root=runs_dir, data=data)
+    _print_detection_metrics(tuned_eval)
+    console.rule("5/5  the lecture: gradient descent on an error landscape (deepwild lecture descent)")
     descent = run_descent(DescentConfig(), runs_dir)
     print_descent(descent)
-    diverging_lr = round(1.05 * descent.stable_lr_limit, 3)
-    diverging = run_descent(DescentConfig(lr=diverging_lr, steps=100), runs_dir)
-    console.print(f"with lr {diverging_lr} (above the limit): "
-                  f"{'diverged' if diverging.diverged else 'converged'} → {diverging.figure}", highlight=False)
-    reports = [build_report(run.path), build_report(descent.run.path)]
+    reports = [build_report(tuned.run.path), build_report(descent.run.path)]
     console.rule("done")
-    console.print(f"digits run        {run.path}\n"
-                  f"  test accuracy   {result.metrics['accuracy']:.4f}\n"
-                  f"  learning curves {run.plots / 'learning_curves.png'}\n"
-                  f"  confusion       {run.eval_dir / 'test' / 'confusion.png'}\n"
-                  f"  model package   {run.model_dir}\n"
-                  f"descent figure    {descent.figure}\n"
+    console.print(f"score pages        {data / 'images'}\n"
+                  f"detections         {overlays}\n"
+                  f"evaluation         {Path(shipped_eval.files[0]).parent}  (per_class.csv, pr_curves.png, overlays)\n"
+                  f"fine-tuned run     {tuned.run.path}\n"
+                  f"descent figure     {descent.figure}\n"
                   f"reports (open in a browser):\n" + "\n".join(f"  {r}" for r in reports), highlight=False)
+
+
+def _print_detection_metrics(result: object) -> None:
+    metrics = result.metrics  # type: ignore[attr-defined]
+    console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
+                            if v is not None), highlight=False)
 
 
 def main() -> None:

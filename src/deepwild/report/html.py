@@ -50,9 +50,14 @@ def build_report(run_path: str | Path) -> Path:
     for metrics_file in sorted(run.eval_dir.glob("*/metrics.json")):
         evaluation = read_json(metrics_file)
         split = metrics_file.parent.name
+        # Classifiers write {"metrics", "per_class"}; detectors their DetectionEvaluation (summary + classes).
+        summary = evaluation.get("metrics") or {k: v for k, v in evaluation.items() if isinstance(v, (int, float))}
         parts += [f"<h2>Evaluation: {html.escape(split)}</h2>",
-                  _table([{"metric": k, "value": v} for k, v in evaluation["metrics"].items()], ["metric", "value"])]
-        per_class = [{"class": name, **row} for name, row in evaluation.get("per_class", {}).items()]
+                  _table([{"metric": k, "value": v} for k, v in summary.items()], ["metric", "value"])]
+        rows = evaluation.get("per_class", {})
+        per_class = ([{"class": name, **row} for name, row in rows.items()] if isinstance(rows, dict) else
+                     [{k: v for k, v in row.items() if not isinstance(v, (list, dict))}
+                      for row in evaluation.get("classes", [])])
         if per_class:
             parts.append(_table(per_class, list(per_class[0])))
         for png in sorted(metrics_file.parent.glob("*.png")):

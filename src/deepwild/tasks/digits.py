@@ -29,7 +29,7 @@ from deepwild.engine.distributed import setup_distributed, teardown_distributed
 from deepwild.engine.hooks import HookBase
 from deepwild.engine.loop import Trainer, TrainingProblem, TrainResult, seed_everything
 from deepwild.engine.records import prepare_run, run_training
-from deepwild.engine.run import RunDir, resolve_model
+from deepwild.engine.run import RunDir, resolve_model, runs_root
 from deepwild.engine.tracking import check_tracking
 from deepwild.models import build_model
 from deepwild.tasks.classification import (classification_metrics, classification_step, classification_validate,
@@ -171,7 +171,7 @@ def evaluate(ref: str | Path, split_name: str = "test", root: str | Path | None 
     images, labels = split_tensors(config, split, split_name)
     predictions = predict_probabilities(model, images).argmax(dim=1).numpy()
     metrics, per_class, confusion = classification_metrics(labels, predictions, package.class_names)
-    out_dir = (run.eval_dir if run else model_dir.parent / "eval") / split_name
+    out_dir = (run.eval_dir if run else runs_root(root) / f"eval-{package.name}") / split_name
     files = write_classification_eval(out_dir, metrics, per_class, confusion, package.class_names,
                                       f"{package.name} — {split_name}")
     return EvaluationResult(model=package.name, split=split_name, metrics=metrics, per_class=per_class,

@@ -1,6 +1,8 @@
 """From the network's maps to symbols: the watershed-style decoding of the DWD paper.
 
-Pixels whose most likely energy level is at least `energy_threshold` form cores; every 8-connected
+Pixels whose expected energy level (Σ k·p_k) is at least `energy_threshold` form cores (an
+expectation, not the argmax: the argmax over 9 levels lets "background" win wherever the network
+spreads its belief over neighbouring levels, and the expectation still peaks at every centre); every 8-connected
 core of at least `min_component_px` pixels is one symbol, centred on the core's centroid. Its class
 is the vote of the class head over the core (summed probabilities), its size the median of the box
 head there, its score the voted class's mean probability times the core's mean foreground probability.
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    energy_threshold: int = 4  # of energy_levels (8): the inner half of each marker
+    energy_threshold: float = 4.0  # expected level, of energy_levels (8): the inner half of a sharp marker
     min_component_px: int = 1
     min_score: float = 0.05
     tile: int = 1024  # px per tile side (multiple of 8)
@@ -51,15 +53,15 @@ def detect_array(model: torch.nn.Module, ink: np.ndarray, config: PostprocessCon
             tile = F.pad(tile, (0, padded_w - tile.shape[-1], 0, padded_h - tile.shape[-2]))
             features = model.forward_features(tile)["refined"]
             energy = F.softmax(model.energy_head(features).float(), dim=1)[0]  # (K+1, h, w)
-            level = energy.argmax(dim=0)
+            levels = torch.arange(energy.shape[0], dtype=energy.dtype)[:, None, None]
+            expectation = (energy * levels).sum(dim=0)
             # The part of this tile that it owns (without its context margins).
             oy0, ox0 = top - y0, left - x0
             oy1, ox1 = oy0 + min(step, height - top), ox0 + min(step, width - left)
-            own_core = (level >= config.energy_threshold)[oy0:oy1, ox0:ox1]
+            own_core = (expectation >= config.energy_threshold)[oy0:oy1, ox0:ox1]
             fg = 1.0 - energy[0]
             foreground[top:top + oy1 - oy0, left:left + ox1 - ox0] = fg[oy0:oy1, ox0:ox1].numpy()
-            levels = torch.arange(energy.shape[0], dtype=energy.dtype)[:, None, None]
-            expected[top:top + oy1 - oy0, left:left + ox1 - ox0] = (energy * levels).sum(0)[oy0:oy1, ox0:ox1].numpy()
+            expected[top:top + oy1 - oy0, left:left + ox1 - ox0] = expectation[oy0:oy1, ox0:ox1].numpy()
             rows, cols = np.nonzero(own_core.numpy())
             if len(rows) == 0:
                 continue

@@ -46,7 +46,11 @@ class Config:
     crop: CropConfig = field(default_factory=CropConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
-    imbalance: Literal["focal", "weighted", "none"] = "focal"  # energy: focal; classes: class-weighted
+    # Imbalance handling: "weighted" = marker levels weighted up in the energy cross-entropy (as the DWD
+    # paper) and inverse-sqrt class weights on the class map; "focal" = focal loss on the energy map
+    # (it learned far slower here and left the energy maps under-confident) plus the class weights;
+    # "none" = plain cross-entropy everywhere (for ablations).
+    imbalance: Literal["focal", "weighted", "none"] = "weighted"
     exclude_classes: tuple[str, ...] = DEFAULT_EXCLUDED
     min_class_count: int = 1  # classes seen fewer times in train are not learned
     box_loss_weight: float = 1.0

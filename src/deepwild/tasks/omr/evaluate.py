@@ -1,0 +1,117 @@
+"""`deepwild eval RUN_OR_MODEL --data DIR --split test`: detection quality the way the OMR field
+measures it (Pacha et al. 2018; see metrics.py), over the classes the model detects."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from deepwild.core.errors import InputError
+from deepwild.core.images import load_grayscale
+from deepwild.core.io import atomic_path, atomic_write_json
+from deepwild.core.results import EvaluationResult, PageDetections
+from deepwild.data.dataset_folder import load_symbol_dataset
+from deepwild.data.overlay import draw_boxes
+from deepwild.data.symbols import SymbolDataset
+from deepwild.engine.run import resolve_model, runs_root
+from deepwild.tasks.omr.detect import Detector
+from deepwild.tasks.omr.metrics import DetectionEvaluation, evaluate_detections, write_evaluation
+
+TIME_SIGNATURE_DIGITS = tuple(f"timeSig{digit}" for digit in range(10))
+CORE_CLASSES = ("noteheadBlackOnLine", "noteheadBlackInSpace", "noteheadHalfOnLine", "noteheadHalfInSpace",
+                "noteheadWholeOnLine", "noteheadWholeInSpace", "clefG", "clefF", "clefCAlto", "accidentalSharp",
+                "accidentalFlat", "accidentalNatural", "keySharp", "keyFlat", "restWhole", "restHalf", "restQuarter",
+                "rest8th", "rest16th", "augmentationDot", "stem", "beam", "legerLine", "flag8thUp", "flag8thDown",
+                "flag16thUp", "flag16thDown") + TIME_SIGNATURE_DIGITS
+
+
+@dataclass(frozen=True)
+class OMREvaluation:
+    evaluation: DetectionEvaluation
+    pages: list[PageDetections]
+    seconds_per_page: list[float]
+    ignored_classes: dict[str, int]  # ground truth of classes the model does not detect (not scored)
+
+
+def pages_of(dataset: SymbolDataset, split: str) -> SymbolDataset:
+    """A split's pages; `all`, or a dataset whose pages carry no split (e.g. a DeepScoresV2 file), gives every page."""
+    if split == "all" or not any(page.split for page in dataset.pages):
+        return dataset
+    chosen = dataset.split(split)
+    if not chosen.pages:
+        present = sorted({page.split for page in dataset.pages})
+        raise InputError(f"the dataset has no pages in split {split!r}; it has: {', '.join(present)} (or use all)")
+    return chosen
+
+
+def run_evaluation(detector: Detector, dataset: SymbolDataset,
+                   progress: Callable[[int, int], None] | None = None) -> OMREvaluation:
+    known = set(detector.package.class_names)
+    ground_truth, detections, pages, seconds = [], [], [], []
+    ignored: dict[str, int] = {}
+    for number, page in enumerate(dataset.pages):
+        gray = load_grayscale(dataset.image_path(page))
+        start = time.perf_counter()
+        result = detector.detect_gray(gray, page.image, staff_space=None)
+        seconds.append(time.perf_counter() - start)
+        pages.append(result)
+        truth = []
+        for symbol in page.symbols:
+            if symbol.class_name in known:
+                truth.append((symbol.class_name, symbol.bbox))
+            else:
+                ignored[symbol.class_name] = ignored.get(symbol.class_name, 0) + 1
+        ground_truth.append(truth)
+        detections.append([(s.class_name, s.bbox, s.score) for s in result.symbols])
+        if progress:
+            progress(number + 1, len(dataset.pages))
+    evaluation = evaluate_detections(ground_truth, detections, core_classes=[c for c in CORE_CLASSES if c in known])
+    return OMREvaluation(evaluation, pages, seconds, dict(sorted(ignored.items(), key=lambda kv: -kv[1])))
+
+
+def evaluate(ref: str | Path, split: str = "test", root: str | Path | None = None, data: str | Path | None = None,
+             out: Path | None = None, overlays: int = 2,
+             progress: Callable[[int, int], None] | None = None) -> EvaluationResult:
+    """Detect on every page of `data`'s split, score against its labels, write eval/<split>/ files."""
+    model_dir, run = resolve_model(ref, root)
+    detector = Detector.load(model_dir)
+    if data is None:
+        data = detector.package.config.get("data") or None
+        if not data:
+            raise InputError("no evaluation data given", hint="pass --data DIR (a dataset folder)")
+    dataset = pages_of(load_symbol_dataset(data), split)
+    result = run_evaluation(detector, dataset, progress)
+    name = split if any(p.split for p in dataset.pages) else Path(data).name  # unsplit data: named by its folder
+    # A package outside any run (e.g. the shipped model) gets its results in the runs folder, never beside itself.
+    folder = out or (run.eval_dir if run else runs_root(root) / f"eval-{detector.package.name}") / name
+    files = list(write_evaluation(result.evaluation, folder))
+    atomic_write_json(folder / "timing.json", {"pages": len(result.pages),
+                                               "median_seconds_per_page": float(np.median(result.seconds_per_page)),
+                                               "seconds_per_page": result.seconds_per_page,
+                                               "ignored_ground_truth": result.ignored_classes, "data": str(data)})
+    for page, detected in list(zip(dataset.pages, result.pages))[:overlays]:
+        picture = draw_boxes(load_grayscale(dataset.image_path(page)), [(s.class_name, s.bbox) for s in detected.symbols])
+        target = folder / f"{Path(page.image).stem}_detections.png"
+        with atomic_path(target) as temp:
+            picture.save(temp, format="PNG")
+        files.append(target)
+    return to_result(detector.package.name, name, result, tuple(str(f) for f in files))
+
+
+def to_result(model: str, split: str, result: OMREvaluation, files: tuple[str, ...]) -> EvaluationResult:
+    e = result.evaluation
+    metrics: dict[str, Any] = {"pages": len(result.pages), "mAP@0.5": e.map50, "mAP@[.5:.95]": e.map,
+                               "weighted mAP@0.5": e.weighted_map50, "weighted mAP@[.5:.95]": e.weighted_map,
+                               "core mAP@0.5": e.core_map50, "core mAP@[.5:.95]": e.core_map,
+                               "median s/page": float(np.median(result.seconds_per_page))}
+    per_class = {c.class_name: {"gt": c.ground_truth_count, "det": c.detection_count,
+                                "AP@0.5": c.ap50 if c.ap50 is not None else float("nan"),
+                                "AP@[.5:.95]": c.ap if c.ap is not None else float("nan"),
+                                "recall": c.recall if c.recall is not None else float("nan")}
+                 for c in sorted(e.classes, key=lambda c: -c.ground_truth_count)}
+    return EvaluationResult(model=model, split=split, metrics=metrics, per_class=per_class, files=files)
