@@ -90,5 +90,5 @@ def test_predict_refuses_bad_images_and_wrong_models(tmp_path):
     meta = json.loads((outcome.run.model_dir / "model.json").read_text())
     meta["task"] = "omr"
     (outcome.run.model_dir / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelPackageError, match="not a 'digits' model"):
+    with pytest.raises(ModelPackageError, match="not a 'digits' classifier"):
         digits.predict(outcome.run.path, [corrupt])

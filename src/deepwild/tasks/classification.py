@@ -12,12 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from deepwild.core.errors import ModelPackageError
 from deepwild.core.figures import pyplot, save_figure
 from deepwild.core.io import atomic_write_json, atomic_write_text
-from deepwild.core.package import ModelPackage, load_model_package
+from deepwild.core.package import ModelPackage
 from deepwild.engine.loop import StepOutput
-from deepwild.models import build_model
+from deepwild.models.packaged import load_packaged_model
 
 
 def classification_step(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> StepOutput:
@@ -108,14 +107,4 @@ def plot_confusion(confusion: np.ndarray, class_names: tuple[str, ...], target: 
 
 def load_classifier(model_dir: Path, task: str) -> tuple[ModelPackage, torch.nn.Module]:
     """A model package's network, checked against the task it is used for."""
-    package, state_dict = load_model_package(model_dir)
-    if package.task != task:
-        raise ModelPackageError(f"model {model_dir} is a {package.task!r} model, not a {task!r} model")
-    model = build_model(package.architecture, **package.model_args)
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError as error:
-        raise ModelPackageError(f"weights in {model_dir} do not fit architecture {package.architecture!r}: "
-                                f"{str(error).splitlines()[0]}") from None
-    model.eval()
-    return package, model
+    return load_packaged_model(model_dir, task, f"a {task!r} classifier")
