@@ -128,23 +128,39 @@ def _refined_centre(labels: np.ndarray, expected: np.ndarray, label: int, rows: 
 
 
 def estimate_staff_space(gray: np.ndarray) -> float | None:
-    """Staff-line distance of a page (line thickness + the most common white run between lines), from
-    vertical run lengths; None when the page shows no staff."""
-    ink = gray < 0.5  # (H, W), True = ink
-    if ink.mean() < 0.001:
+    """Staff-line distance of a page from vertical run lengths: the most common (black run + the white
+    run after it) in a column, which staff lines dominate; None when the page shows no staff (no long
+    horizontal lines)."""
+    # A lenient threshold: thin anti-aliased lines split over two pixel rows must not vanish.
+    ink = gray < 0.75  # (H, W), True = ink
+    if ink.mean() < 0.001 or _long_horizontal_rows(ink) < 3:
         return None
     padded = np.pad(ink, ((1, 1), (0, 0)), constant_values=False).astype(np.int8)
-    change = np.diff(padded, axis=0)  # +1 where a black run starts, -1 where it ends
-    starts_r, starts_c = np.nonzero(change.T == 1)
-    ends_r, ends_c = np.nonzero(change.T == -1)
-    if len(starts_r) < 10:
+    change = np.diff(padded, axis=0).T  # per column: +1 where a black run starts, -1 where it ends
+    starts_col, starts = np.nonzero(change == 1)
+    ends_col, ends = np.nonzero(change == -1)
+    if len(starts) < 10:
         return None
-    black = ends_c - starts_c  # run lengths, column by column (rows of change.T are columns)
-    same_column = starts_r[1:] == ends_r[:-1]
-    white = (starts_c[1:] - ends_c[:-1])[same_column]
-    if len(white) == 0:
+    black = ends - starts
+    same_column = starts_col[1:] == ends_col[:-1]
+    period = (black[:-1] + starts[1:] - ends[:-1])[same_column]  # line + gap up to the next black run
+    period = period[(period >= 4) & (period <= 200)]
+    if len(period) < 10:
         return None
-    thickness = np.bincount(np.minimum(black, 200)).argmax()
-    gap = np.bincount(np.minimum(white, 400)[white > thickness]).argmax() if (white > thickness).any() else 0
-    space = float(thickness + gap)
-    return space if 4 <= space <= 200 else None
+    histogram = np.bincount(period)
+    mode = int(histogram.argmax())
+    if histogram[mode] < 20:
+        return None
+    # Sub-pixel: the mean around the mode, as the spacing is rarely a whole number of pixels.
+    window = np.arange(max(mode - 1, 0), mode + 2)
+    return float((histogram[window] * window).sum() / histogram[window].sum())
+
+
+def _long_horizontal_rows(ink: np.ndarray) -> int:
+    """Rows holding an unbroken ink run of at least a quarter of the page width (staff lines do)."""
+    padded = np.pad(ink, ((0, 0), (1, 1)), constant_values=False).astype(np.int8)
+    change = np.diff(padded, axis=1)
+    start_rows, starts = np.nonzero(change == 1)
+    _, ends = np.nonzero(change == -1)
+    long_runs = (ends - starts) >= max(ink.shape[1] // 4, 20)
+    return len(np.unique(start_rows[long_runs]))

@@ -1,0 +1,72 @@
+"""Put a trained OMR run's model into the package as the shipped detector, with its evaluation.
+
+    .venv/bin/python scripts/ship_omr_model.py runs/omr-dwd-v1 --data data/scores [--energy-threshold T]
+
+The energy threshold of the decoding is chosen on the validation split (never on test) unless given;
+the test, unseen-font and DeepScoresV2-fixture figures go into the package's metrics and model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--data", type=Path, default=REPO / "data" / "scores")
+    parser.add_argument("--energy-threshold", type=float, default=None)
+    parser.add_argument("--val-pages", type=int, default=9)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(2)
+    from deepwild.core.package import load_model_package, save_model_package
+    from deepwild.data.dataset_folder import load_symbol_dataset
+    from deepwild.data.symbols import SymbolDataset
+    from deepwild.engine.run import RunDir
+    from deepwild.tasks.omr.detect import Detector
+    from deepwild.tasks.omr.evaluate import run_evaluation
+    from deepwild.tasks.omr.shipped import SHIPPED_MODEL
+
+    run = RunDir.open(args.run)
+    detector = Detector.load(run.model_dir)
+    dataset = load_symbol_dataset(args.data)
+    threshold = args.energy_threshold
+    if threshold is None:
+        val = SymbolDataset(dataset.split("val").pages[:args.val_pages], dataset.root)
+        scores = {}
+        for candidate in (1.5, 2.0, 2.5, 3.0, 3.5, 4.0):
+            detector.postprocess = dataclasses.replace(detector.postprocess, energy_threshold=candidate)
+            scores[candidate] = run_evaluation(detector, val).evaluation.core_map50
+            print(f"energy threshold {candidate}: val core mAP@0.5 {scores[candidate]:.4f}", flush=True)
+        threshold = max(scores, key=scores.get)
+    detector.postprocess = dataclasses.replace(detector.postprocess, energy_threshold=threshold)
+    figures = {"energy_threshold (chosen on val)": threshold}
+    fixture = REPO / "tests" / "fixtures" / "deepscores_v2_sample"
+    for name, data in (("test", dataset.split("test")), ("test-unseen-font", dataset.split("test-unseen-font")),
+                       ("deepscores-v2-fixture", load_symbol_dataset(fixture))):
+        start = time.perf_counter()
+        evaluation = run_evaluation(detector, data).evaluation
+        figures[f"{name} core mAP@0.5"] = round(evaluation.core_map50, 4)
+        figures[f"{name} core mAP@[.5:.95]"] = round(evaluation.core_map, 4)
+        figures[f"{name} mAP@0.5"] = round(evaluation.map50, 4)
+        print(f"{name}: core mAP@0.5 {evaluation.core_map50:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
+    package, state = load_model_package(run.model_dir)
+    config = {**package.config, "postprocess": {**package.config["postprocess"], "energy_threshold": threshold}}
+    training_minutes = (run.epoch_records()[-1]["time"] - run.info()["created"]) / 60
+    package = dataclasses.replace(
+        package, name="omr-dwd-shipped", config=config, metrics={**package.metrics, **figures},
+        provenance={**package.provenance, "data command": "deepwild data scores --out data/scores --pages 200 --seed 0 --workers 2",
+                    "training minutes (2 CPU cores)": round(training_minutes, 1)})
+    save_model_package(SHIPPED_MODEL, package, state)
+    print(f"shipped → {SHIPPED_MODEL}")
+
+
+if __name__ == "__main__":
+    main()
