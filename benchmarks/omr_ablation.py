@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=10, help="test pages scored per variant")
     parser.add_argument("--rare", type=int, default=300, help="a class with fewer training symbols is rare")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--energy-threshold", type=float, default=2.0, help="decoding threshold (the shipped model's)")
     args = parser.parse_args()
     import torch
 
@@ -40,6 +41,7 @@ def main() -> None:
 
     base = Config(data=str(args.data))
     base = replace(base, crop=replace(base.crop, crops_per_epoch=args.crops),
+                   postprocess=replace(base.postprocess, energy_threshold=args.energy_threshold),
                    train=replace(base.train, epochs=args.epochs, progress="off", threads=args.threads))
     variants = {
         "full (weighted losses + oversampling + augmentation)": base,

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    energy_threshold: float = 4.0  # expected level, of energy_levels (8): the inner half of a sharp marker
+    energy_threshold: float = 2.0  # expected level of 8; chosen on validation pages for the shipped model
     min_component_px: int = 1
     min_score: float = 0.05
     tile: int = 1024  # px per tile side (multiple of 8)
