@@ -79,7 +79,7 @@ def test_dataset_folder_layout_and_reader_round_trip(small_dataset):
         image = np.asarray(Image.open(out / page.image))
         instances = np.asarray(Image.open(out / page.instance_mask))
         assert image.shape == instances.shape == (page.height, page.width)
-        assert set(np.unique(instances)) - {0} <= {s.instance for s in page.symbols} | set(range(1, 65536))
+        assert {s.instance for s in page.symbols} <= set(np.unique(instances).tolist())  # every symbol has pixels
         assert page.staff_space > 5
         record = read_json(out / "pages" / (page.image.split("/")[1].replace(".png", ".json")))
         assert len(record["page"]["symbols"]) == len(page.symbols)

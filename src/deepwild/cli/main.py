@@ -53,15 +53,12 @@ def train_digits(
     resume: opt.Resume = None, track: opt.Track = None, tracking_uri: opt.TrackingUri = None,
 ) -> None:
     """Classify scikit-learn's handwritten digits with a small CNN (runs under torchrun too)."""
-    from deepwild.engine.run import resolve_run
     from deepwild.tasks import digits
 
-    defaults = digits.config_of_run(resolve_run(resume, runs_dir)) if resume else digits.Config()
-    config = opt.resolve_config(digits.Config, defaults, config_file, sets, dict(
+    config, resume_path = opt.training_config(digits, config_file, sets, resume, runs_dir, dict(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, precision=precision, threads=threads,
         progress=progress))
-    outcome = digits.train(config, root=runs_dir, name=name, resume=resolve_run(resume, runs_dir).path if resume else None,
-                           track=track, tracking_uri=tracking_uri)
+    outcome = digits.train(config, root=runs_dir, name=name, resume=resume_path, track=track, tracking_uri=tracking_uri)
     if outcome.package is not None:
         metrics = outcome.package.metrics
         console.print(f"run      {outcome.run.path}\n"
@@ -83,17 +80,14 @@ def train_omr(
     resume: opt.Resume = None, track: opt.Track = None, tracking_uri: opt.TrackingUri = None,
 ) -> None:
     """Music symbol detection: train a Deep Watershed Detector on score pages (runs under torchrun too)."""
-    from deepwild.engine.run import resolve_run
     from deepwild.tasks import omr
 
-    defaults = omr.config_of_run(resolve_run(resume, runs_dir)) if resume else omr.Config()
     if data is not None:
         sets = [*(sets or []), f"data={data}"]
-    config = opt.resolve_config(omr.Config, defaults, config_file, sets, dict(
+    config, resume_path = opt.training_config(omr, config_file, sets, resume, runs_dir, dict(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, precision=precision, threads=threads,
         progress=progress))
-    outcome = omr.train(config, root=runs_dir, name=name, resume=resolve_run(resume, runs_dir).path if resume else None,
-                        track=track, tracking_uri=tracking_uri)
+    outcome = omr.train(config, root=runs_dir, name=name, resume=resume_path, track=track, tracking_uri=tracking_uri)
     if outcome.package is not None:
         console.print(f"run      {outcome.run.path}\nmodel    {outcome.run.model_dir}\n"
                       f"curves   {outcome.run.plots / 'learning_curves.png'}\n"
@@ -182,9 +176,8 @@ def detect(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from deepwild.core.errors import DeepwildError
-    from deepwild.core.images import expand_image_paths
-    from deepwild.core.io import atomic_path, atomic_write_json
-    from deepwild.tasks.omr.detect import Detector
+    from deepwild.core.images import expand_image_paths, load_grayscale
+    from deepwild.tasks.omr.detect import Detector, save_detections
     from deepwild.tasks.omr.shipped import resolve_detector_model
 
     model_dir, pages = resolve_detector_model(items, runs_dir)
@@ -202,20 +195,14 @@ def detect(
         task = bar.add_task("pages", total=len(paths))
         for path in paths:
             try:
-                result = detector.detect_file(path, wanted, staff_space, max_pixels)
+                gray = load_grayscale(path, max_pixels)  # read once: for detection and for the overlay
+                result = detector.detect_gray(gray, str(path), wanted, staff_space)
             except DeepwildError as error:
                 failures.append((path, error))
                 bar.advance(task)
                 continue
-            atomic_write_json(out / f"{path.stem}.json", result.to_json())
-            if overlay:
-                from deepwild.core.images import load_grayscale
-                from deepwild.data.overlay import draw_boxes
-
-                picture = draw_boxes(load_grayscale(path, max_pixels), [(s.class_name, s.bbox) for s in result.symbols])
-                with atomic_path(out / f"{path.stem}_overlay.png") as temp:
-                    picture.save(temp, format="PNG")
-            console.print(f"{path}: {len(result.symbols)} symbols → {out / (path.stem + '.json')}", highlight=False)
+            target = save_detections(result, gray, out, overlay)
+            console.print(f"{path}: {len(result.symbols)} symbols → {target}", highlight=False)
             bar.advance(task)
     for path, error in failures:
         console.print(f"[red]{path}: {error.message}{' — ' + error.hint if error.hint else ''}[/]", highlight=False)
@@ -317,7 +304,8 @@ def demo(runs_dir: opt.RunsDir = None) -> None:
     from deepwild.lecture.descent import DescentConfig, run_descent
     from deepwild.report.html import build_report
     from deepwild.tasks import omr
-    from deepwild.tasks.omr.detect import Detector
+    from deepwild.core.images import load_grayscale
+    from deepwild.tasks.omr.detect import Detector, save_detections
     from deepwild.tasks.omr.evaluate import evaluate as evaluate_omr
     from deepwild.tasks.omr.shipped import shipped_model
 
@@ -330,16 +318,10 @@ def demo(runs_dir: opt.RunsDir = None) -> None:
     model = shipped_model()
     detector = Detector.load(model)
     overlays = root / "demo-detections"
-    from deepwild.core.io import atomic_path, atomic_write_json
-    from deepwild.data.overlay import draw_boxes
-    from deepwild.core.images import load_grayscale
-
     for page in sorted((data / "images").glob("*.png"))[:2]:
         gray = load_grayscale(page)
         result = detector.detect_gray(gray, str(page))
-        atomic_write_json(overlays / f"{page.stem}.json", result.to_json())
-        with atomic_path(overlays / f"{page.stem}_overlay.png") as temp:
-            draw_boxes(gray, [(s.class_name, s.bbox) for s in result.symbols]).save(temp, format="PNG")
+        save_detections(result, gray, overlays)
         console.print(f"{page.name}: {len(result.symbols)} symbols → {overlays / (page.stem + '_overlay.png')}",
                       highlight=False)
     console.rule("3/5  evaluate it on all six pages (deepwild eval MODEL --data DIR --split all)")

@@ -38,3 +38,14 @@ def resolve_config(config_class: type, defaults: Any, config_file: Path | None, 
     if flags:
         config = apply_overrides(config, {"train": flags})
     return config
+
+
+def training_config(task: Any, config_file: Path | None, sets: list[str] | None, resume: Path | None,
+                    runs_dir: Path | None, train_flags: dict[str, Any]) -> tuple[Any, Path | None]:
+    """A task module's config (from the resumed run's config when resuming) with the user's overrides,
+    and the path of the run to resume."""
+    from deepwild.engine.run import resolve_run
+
+    run = resolve_run(resume, runs_dir) if resume else None
+    defaults = task.config_of_run(run) if run else task.Config()
+    return resolve_config(task.Config, defaults, config_file, sets, train_flags), run.path if run else None

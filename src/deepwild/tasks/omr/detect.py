@@ -77,3 +77,18 @@ class Detector:
             if box[2] > box[0] and box[3] > box[1]:
                 symbols.append(Symbol(name_of_class, box, detection.score))
         return PageDetections(name, width, height, self.package.name, tuple(symbols), round(found, 3))
+
+
+def save_detections(result: PageDetections, gray: np.ndarray, out: Path, overlay: bool = True) -> Path:
+    """`<page>.json` (and `<page>_overlay.png`) in `out`, each written atomically; returns the JSON path."""
+    from deepwild.core.io import atomic_path, atomic_write_json
+    from deepwild.data.overlay import draw_boxes
+
+    stem = Path(result.image).stem
+    target = out / f"{stem}.json"
+    atomic_write_json(target, result.to_json())
+    if overlay:
+        picture = draw_boxes(gray, [(s.class_name, s.bbox) for s in result.symbols])
+        with atomic_path(out / f"{stem}_overlay.png") as temp:
+            picture.save(temp, format="PNG")
+    return target
