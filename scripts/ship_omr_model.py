@@ -1,8 +1,9 @@
 """Put a trained OMR run's model into the package as the shipped detector, with its evaluation.
 
-    .venv/bin/python scripts/ship_omr_model.py runs/omr-dwd-v1 --data data/scores [--energy-threshold T]
+    .venv/bin/python scripts/ship_omr_model.py runs/omr-dwd-v2 --data data/scores [--energy-threshold T]
 
-The energy threshold of the decoding is chosen on the validation split (never on test) unless given;
+The decoding's energy threshold and split margin of each energy group are chosen on the validation
+split (never on test) unless a threshold is given;
 the test, unseen-font and DeepScoresV2-fixture figures go into the package's metrics and model card.
 """
 
@@ -31,23 +32,20 @@ def main() -> None:
     from deepwild.data.symbols import SymbolDataset
     from deepwild.engine.run import RunDir
     from deepwild.tasks.omr.detect import Detector
-    from deepwild.tasks.omr.evaluate import run_evaluation
+    from deepwild.tasks.omr.evaluate import run_evaluation, tune_decoding
     from deepwild.tasks.omr.shipped import SHIPPED_MODEL
 
     run = RunDir.open(args.run)
     detector = Detector.load(run.model_dir)
     dataset = load_symbol_dataset(args.data)
-    threshold = args.energy_threshold
-    if threshold is None:
+    if args.energy_threshold is not None:
+        detector.postprocess = dataclasses.replace(detector.postprocess, energy_threshold=args.energy_threshold)
+    else:
         val = SymbolDataset(dataset.split("val").pages[:args.val_pages], dataset.root)
-        scores = {}
-        for candidate in (1.5, 2.0, 2.5, 3.0, 3.5, 4.0):
-            detector.postprocess = dataclasses.replace(detector.postprocess, energy_threshold=candidate)
-            scores[candidate] = run_evaluation(detector, val).evaluation.core_map50
-            print(f"energy threshold {candidate}: val core mAP@0.5 {scores[candidate]:.4f}", flush=True)
-        threshold = max(scores, key=scores.get)
-    detector.postprocess = dataclasses.replace(detector.postprocess, energy_threshold=threshold)
-    figures = {"energy_threshold (chosen on val)": threshold}
+        detector.postprocess = tune_decoding(detector, val, log=print)
+    chosen = detector.postprocess
+    figures = {"energy thresholds per group (chosen on val)": list(chosen.group_thresholds) or chosen.energy_threshold,
+               "split margins per group (chosen on val)": list(chosen.group_split_margins) or chosen.split_margin}
     fixture = REPO / "tests" / "fixtures" / "deepscores_v2_sample"
     for name, data in (("test", dataset.split("test")), ("test-unseen-font", dataset.split("test-unseen-font")),
                        ("deepscores-v2-fixture", load_symbol_dataset(fixture))):
@@ -58,7 +56,9 @@ def main() -> None:
         figures[f"{name} mAP@0.5"] = round(evaluation.map50, 4)
         print(f"{name}: core mAP@0.5 {evaluation.core_map50:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
     package, state = load_model_package(run.model_dir)
-    config = {**package.config, "postprocess": {**package.config["postprocess"], "energy_threshold": threshold}}
+    config = {**package.config, "postprocess": {**package.config["postprocess"],
+                                                "group_thresholds": list(chosen.group_thresholds),
+                                                "group_split_margins": list(chosen.group_split_margins)}}
     training_minutes = (run.epoch_records()[-1]["time"] - run.info()["created"]) / 60
     package = dataclasses.replace(
         package, name="omr-dwd-shipped", config=config, metrics={**package.metrics, **figures},

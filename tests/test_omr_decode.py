@@ -12,35 +12,22 @@ from deepwild.tasks.omr.targets import TargetConfig, make_targets
 
 
 class PerfectNet(nn.Module):
-    """Stands in for a trained network: its 'features' are the targets, its heads read them out."""
+    """Stands in for a trained network: its maps are the targets, each tile reads its part of them."""
 
     def __init__(self, targets, levels: int, classes: int) -> None:
         super().__init__()
-        energy = torch.nn.functional.one_hot(torch.from_numpy(targets.energy), levels + 1).permute(2, 0, 1).float()
-        labels = torch.from_numpy(np.maximum(targets.classes, 0))
-        class_map = torch.nn.functional.one_hot(labels, classes).permute(2, 0, 1).float()
-        self.maps = torch.cat([energy, class_map, torch.from_numpy(targets.box)])[None]  # (1, K+1+C+2, H, W)
-        channels = self.maps.shape[1]
-        self.energy_head = self._selector(range(0, levels + 1), channels, gain=20.0)
-        self.class_head = self._selector(range(levels + 1, levels + 1 + classes), channels, gain=20.0)
-        self.box_head = self._selector(range(levels + 1 + classes, channels), channels, gain=1.0)
+        self.groups, self.num_classes = targets.energy.shape[0], classes
+        one_hot = torch.nn.functional.one_hot
+        energy = one_hot(torch.from_numpy(targets.energy), levels + 1).permute(0, 3, 1, 2).flatten(0, 1).float()
+        labels = torch.from_numpy(targets.classes.max(axis=0).clip(0))  # any group's class: groups mask the rest
+        class_map = one_hot(labels, classes).permute(2, 0, 1).float()
+        self.maps = {"energy": energy * 20.0, "classes": class_map * 20.0,
+                     "box": torch.from_numpy(targets.box).flatten(0, 1)}  # (G·(K+1) | C | 2G, H, W)
 
-    @staticmethod
-    def _selector(rows, channels: int, gain: float) -> nn.Conv2d:
-        rows = list(rows)
-        conv = nn.Conv2d(channels, len(rows), 1)
-        with torch.no_grad():
-            conv.weight.zero_()
-            conv.bias.zero_()
-            for out, row in enumerate(rows):
-                conv.weight[out, row] = gain
-        return conv
-
-    def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward_maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         # The input holds each pixel's index in the page, so a tile finds its own part of the maps.
-        index = x[0, 0].round().long()  # (h, w)
-        flat = self.maps.flatten(2)  # (1, channels, H·W)
-        return {"refined": flat[:, :, index.flatten()].reshape(1, -1, *index.shape)}
+        index = x[0, 0].round().long().flatten()  # (h·w,)
+        return {name: m.flatten(1)[:, index].reshape(1, -1, *x.shape[-2:]) for name, m in self.maps.items()}
 
 
 def iou(a, b) -> float:
@@ -50,8 +37,8 @@ def iou(a, b) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-@pytest.mark.parametrize("tile", [1024, 64])  # one tile, and many tiles with symbols across their seams
-def test_perfect_maps_decode_to_the_original_boxes(tile):
+@pytest.mark.parametrize("tile,margin", [(1024, 0.0), (64, 0.0), (1024, 3.0)])  # one tile, many tiles, splitting on
+def test_perfect_maps_decode_to_the_original_boxes(tile, margin):
     rng = np.random.default_rng(0)
     boxes, labels = [], []
     for row in range(6):  # a grid of noteheads, dots and stems, never overlapping
@@ -63,14 +50,43 @@ def test_perfect_maps_decode_to_the_original_boxes(tile):
             labels.append(kind)
     boxes_array = np.array(boxes, np.float32)
     targets = make_targets(200, 210, boxes_array, np.array(labels), TargetConfig())
+    assert targets.energy.shape == (1, 200, 210)
     net = PerfectNet(targets, 8, 3)
     pixel_index = np.arange(200 * 210, dtype=np.float32).reshape(200, 210)
-    found = detect_array(net, pixel_index, PostprocessConfig(tile=tile, overlap=16), box_unit=10.0)
+    found = detect_array(net, pixel_index, PostprocessConfig(tile=tile, overlap=16, split_margin=margin), box_unit=10.0)
     assert len(found) == len(boxes)
     for box, label in zip(boxes, labels):
         best = max(found, key=lambda d: iou(d.box, box))
         assert best.class_index == label and iou(best.box, box) > 0.85, (box, best)  # sub-pixel centres
         assert best.score > 0.9
+
+
+def test_energy_groups_keep_symbols_that_share_pixels_or_centres():
+    # A notehead with a ledger line through its centre and a stem running into it: in one energy map
+    # the notehead takes the ledger line's centre; with their own groups all three come back.
+    notehead, ledger, stem = (50.0, 50.0, 61.0, 59.0), (46.0, 54.0, 65.0, 55.5), (59.5, 20.0, 61.0, 55.0)
+    boxes = np.array([notehead, ledger, stem], np.float32)
+    labels = np.array([0, 1, 2])
+    single = make_targets(100, 100, boxes, labels, TargetConfig())
+    net = PerfectNet(single, 8, 3)
+    pixel_index = np.arange(100 * 100, dtype=np.float32).reshape(100, 100)
+    found_single = detect_array(net, pixel_index, PostprocessConfig(), box_unit=10.0)
+    assert 1 not in {d.class_index for d in found_single}  # the ledger line is lost under the notehead
+    class_groups = np.array([0, 1, 2])
+    grouped = make_targets(100, 100, boxes, labels, TargetConfig(), class_groups, groups=3)
+    assert grouped.energy.shape == (3, 100, 100) and (grouped.energy[1] > 0).sum() > 0
+    net = PerfectNet(grouped, 8, 3)
+    found = detect_array(net, pixel_index, PostprocessConfig(), box_unit=10.0, class_groups=class_groups)
+    assert sorted(d.class_index for d in found) == [0, 1, 2]
+    for detection in found:
+        assert iou(detection.box, tuple(boxes[detection.class_index])) > 0.7, detection
+
+
+def test_small_symbols_weigh_more_in_the_loss():
+    boxes = np.array([(10, 10, 13, 13), (40, 40, 60, 70)], np.float32)  # a dot and a clef-sized symbol
+    targets = make_targets(100, 100, boxes, np.array([0, 1]), TargetConfig())
+    dot, big = targets.size_weight[0, 11, 11], targets.size_weight[0, 55, 50]
+    assert dot > 2.0 and big == pytest.approx(1.0) and targets.size_weight[0, 90, 90] == 1.0
 
 
 def test_staff_space_is_measured_from_the_lines():
@@ -80,3 +96,18 @@ def test_staff_space_is_measured_from_the_lines():
             page[top + line * 13: top + line * 13 + 2, 20:380] = 0.0  # lines 2 px thick, 13 px apart
     assert estimate_staff_space(page) == pytest.approx(13, abs=0.5)
     assert estimate_staff_space(np.ones((100, 100), np.float32)) is None
+
+
+def test_touching_symbols_are_split_at_their_seeds():
+    from deepwild.tasks.omr.postprocess import split_touching
+
+    # Two stacked time-signature digits: their cores touch, their centres (seeds) do not.
+    yy, xx = np.mgrid[0:60, 0:20]
+    expected = np.maximum(8 - np.hypot(yy - 15, xx - 10) / 2, 8 - np.hypot(yy - 40, xx - 10) / 2).clip(0)
+    core = expected >= 2.0
+    labels, count = split_touching(core, expected, seed_level=2.0)  # seeds = cores: nothing to split
+    assert count == 1
+    labels, count = split_touching(core, expected, seed_level=6.0)
+    assert count == 2 and labels[15, 10] != labels[40, 10] and (labels > 0).sum() == core.sum()
+    assert set(np.unique(labels)) == {0, 1, 2}
+    assert (labels[:27][core[:27]] == labels[15, 10]).all() and (labels[29:][core[29:]] == labels[40, 10]).all()

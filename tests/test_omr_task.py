@@ -46,6 +46,24 @@ def test_fine_tuning_starts_from_a_package(tiny_run):
     assert tuned.package.model_args["widths"] == [4, 8, 8, 8]  # the package's network, not the default one
 
 
+def test_decoding_is_tuned_per_energy_group_on_validation_pages(tiny_run):
+    from deepwild.data.dataset_folder import load_symbol_dataset
+    from deepwild.tasks.omr.evaluate import tune_decoding
+
+    root, outcome = tiny_run
+    groups = outcome.package.input["class_groups"]
+    assert len(groups) == len(outcome.package.class_names)
+    assert groups[outcome.package.class_names.index("stem")] == 1 and max(groups) == 2
+    detector = Detector.load(outcome.run.model_dir)
+    val = load_symbol_dataset(root / "data").split("val")
+    lines: list[str] = []
+    tuned = tune_decoding(detector, val, log=lines.append, thresholds=(2.0, 3.0), margins=(2.0,))
+    assert len(tuned.group_thresholds) == 3 and set(tuned.group_thresholds) <= {2.0, 3.0}
+    assert len(tuned.group_split_margins) == 3 and set(tuned.group_split_margins) <= {0.0, 2.0}
+    assert len(lines) == 4 and lines[-1].startswith("chosen")
+    assert detector.postprocess.group_thresholds == ()  # the detector is left as it was
+
+
 def test_detect_answers_every_kind_of_page(tiny_run, tmp_path):
     root, outcome = tiny_run
     detector = Detector.load(outcome.run.model_dir)

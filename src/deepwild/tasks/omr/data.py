@@ -45,9 +45,10 @@ class PageCache:
 class CropDataset(Dataset):
     """`crops_per_epoch` crops; item i of epoch e is the same crop in every run with the same seed."""
 
-    def __init__(self, dataset: SymbolDataset, class_index: dict[str, int], crop: CropConfig, targets: TargetConfig,
-                 seed: int, train: bool) -> None:
+    def __init__(self, dataset: SymbolDataset, class_index: dict[str, int], class_groups: np.ndarray, crop: CropConfig,
+                 targets: TargetConfig, seed: int, train: bool) -> None:
         self.dataset, self.class_index, self.crop, self.targets = dataset, class_index, crop, targets
+        self.class_groups, self.groups = class_groups, int(class_groups.max()) + 1 if len(class_groups) else 1
         self.seed, self.train = seed, train
         self.pages = PageCache(dataset)
         power = crop.rare_power if crop.oversample_rare and train else 0.0
@@ -68,7 +69,8 @@ class CropDataset(Dataset):
     def __len__(self) -> int:
         return self.crop.crops_per_epoch
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        """image (1, S, S); per energy group: energy (G, S, S), classes (G, S, S), box (G, 2, S, S), size weight (G, S, S)."""
         window = self.windows[index]
         page = self.dataset.pages[window.page_index]
         size = self.crop.crop_size
@@ -92,7 +94,7 @@ class CropDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             sample = self.degrade(Sample(pixels, boxes_array, labels_array), rng)
             pixels, boxes_array, labels_array = sample.image, sample.boxes, sample.labels.astype(np.int64)
-        targets = make_targets(size, size, boxes_array, labels_array, self.targets)
+        targets = make_targets(size, size, boxes_array, labels_array, self.targets, self.class_groups, self.groups)
         # Ink bright on dark: zero is paper, so padding and the network's zero-padding agree.
         return (torch.from_numpy(1.0 - pixels)[None], torch.from_numpy(targets.energy),
-                torch.from_numpy(targets.classes), torch.from_numpy(targets.box))
+                torch.from_numpy(targets.classes), torch.from_numpy(targets.box), torch.from_numpy(targets.size_weight))

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from deepwild.core.errors import InputError
+from deepwild.core.errors import InputError, ModelPackageError
 from deepwild.core.images import DEFAULT_MAX_PIXELS, load_grayscale
 from deepwild.core.package import ModelPackage
 from deepwild.core.results import PageDetections, Symbol
@@ -34,10 +34,15 @@ class Detector:
     @classmethod
     def load(cls, model_dir: Path, min_score: float | None = None) -> Detector:
         package, model = load_detector(model_dir)
+        groups = package.input.get("class_groups")
+        if groups is not None and (len(groups) != len(package.class_names)
+                                   or not all(0 <= int(g) < getattr(model, "groups", 1) for g in groups)):
+            raise ModelPackageError(f"model {model_dir}: its class groups do not fit its network")
         values = {**package.config.get("postprocess", {})}
         if min_score is not None:
             values["min_score"] = min_score
-        config = PostprocessConfig(**{k: v for k, v in values.items() if k in PostprocessConfig.__dataclass_fields__})
+        config = PostprocessConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+                                      if k in PostprocessConfig.__dataclass_fields__})
         return cls(package, model, config)
 
     def detect_file(self, path: Path, classes: set[str] | None = None, staff_space: float | None = None,
@@ -65,8 +70,10 @@ class Detector:
         if scale != 1.0:
             size = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
             work = np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
+        groups = self.package.input.get("class_groups")
         raw = detect_array(self.model, (1.0 - work).astype(np.float32), self.postprocess,
-                           float(self.package.input.get("box_unit", 10.0)))
+                           float(self.package.input.get("box_unit", 10.0)),
+                           np.array(groups, np.int64) if groups is not None else None)
         symbols = []
         for detection in sorted(raw, key=lambda d: -d.score):
             name_of_class = self.package.class_names[detection.class_index]

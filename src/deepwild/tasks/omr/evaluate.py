@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from deepwild.data.symbols import SymbolDataset
 from deepwild.engine.run import resolve_model, runs_root
 from deepwild.tasks.omr.detect import Detector
 from deepwild.tasks.omr.metrics import DetectionEvaluation, evaluate_detections, write_evaluation
+from deepwild.tasks.omr.postprocess import PostprocessConfig
 
 TIME_SIGNATURE_DIGITS = tuple(f"timeSig{digit}" for digit in range(10))
 CORE_CLASSES = ("noteheadBlackOnLine", "noteheadBlackInSpace", "noteheadHalfOnLine", "noteheadHalfInSpace",
@@ -72,6 +73,47 @@ def run_evaluation(detector: Detector, dataset: SymbolDataset,
             progress(number + 1, len(dataset.pages))
     evaluation = evaluate_detections(ground_truth, detections, core_classes=[c for c in CORE_CLASSES if c in known])
     return OMREvaluation(evaluation, pages, seconds, dict(sorted(ignored.items(), key=lambda kv: -kv[1])))
+
+
+def tune_decoding(detector: Detector, val: SymbolDataset, log: Callable[[str], None] | None = None,
+                  thresholds: tuple[float, ...] = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0),
+                  margins: tuple[float, ...] = (1.0, 2.0, 3.0)) -> PostprocessConfig:
+    """Each energy group's threshold, then its split margin, chosen on validation pages.
+
+    A class belongs to exactly one group and a group's decoding touches only its own classes, so one
+    evaluation per candidate value (applied to every group) scores every group at once: each group
+    takes the value that maximises the summed AP@0.5 of its classes (core classes where it has any)."""
+    groups = detector.package.input.get("class_groups") or [0] * len(detector.package.class_names)
+    group_count = max(groups) + 1
+    group_of = dict(zip(detector.package.class_names, groups))
+
+    def group_scores(postprocess: PostprocessConfig) -> list[float]:
+        detector.postprocess = postprocess
+        rows = [c for c in run_evaluation(detector, val).evaluation.classes if c.ap50 is not None]
+        scores = []
+        for g in range(group_count):
+            members = [c for c in rows if group_of.get(c.class_name) == g]
+            core = [c for c in members if c.class_name in CORE_CLASSES]
+            scores.append(sum(c.ap50 for c in (core or members)))
+        return scores
+
+    base = detector.postprocess
+    say = log or (lambda line: None)
+    by_threshold: dict[float, list[float]] = {}
+    for candidate in thresholds:
+        by_threshold[candidate] = group_scores(replace(base, energy_threshold=candidate, split_margin=0.0,
+                                                       group_thresholds=(), group_split_margins=()))
+        say(f"energy threshold {candidate}: val AP sums per group {[round(v, 3) for v in by_threshold[candidate]]}")
+    # Ties go to the first (lowest) candidate, so that the choice does not depend on dict order.
+    best = tuple(max(thresholds, key=lambda t: by_threshold[t][g]) for g in range(group_count))
+    by_margin: dict[float, list[float]] = {0.0: [by_threshold[best[g]][g] for g in range(group_count)]}
+    for candidate in margins:
+        by_margin[candidate] = group_scores(replace(base, group_thresholds=best, group_split_margins=(candidate,) * group_count))
+        say(f"split margin {candidate}: val AP sums per group {[round(v, 3) for v in by_margin[candidate]]}")
+    best_margins = tuple(max(by_margin, key=lambda m: by_margin[m][g]) for g in range(group_count))
+    say(f"chosen: thresholds {best}, split margins {best_margins}")
+    detector.postprocess = base
+    return replace(base, group_thresholds=best, group_split_margins=best_margins)
 
 
 def evaluate(ref: str | Path, split: str = "test", root: str | Path | None = None, data: str | Path | None = None,

@@ -3,10 +3,14 @@
 Pixels whose expected energy level (Σ k·p_k) is at least `energy_threshold` form cores (an
 expectation, not the argmax: the argmax over 9 levels lets "background" win wherever the network
 spreads its belief over neighbouring levels, and the expectation still peaks at every centre); every 8-connected
-core of at least `min_component_px` pixels is one symbol, centred on the core's centroid. Its class
-is the vote of the class head over the core (summed probabilities), its size the median of the box
-head there, its score the voted class's mean probability times the core's mean foreground probability.
-Pages are processed in overlapping tiles; only the cores are kept at full resolution, so memory stays
+core of at least `min_component_px` pixels is one symbol, centred on the core's centroid. Symbols that
+touch (the two digits of a time signature, chords of noteheads) can merge into one core; the watershed
+step splits them: pixels at least `split_margin` levels above the threshold are seeds, and a core
+holding several seeds is divided among them (each pixel to its nearest seed). Its class is the vote of
+the class head over the core (summed probabilities, among the classes of the core's energy group), its
+size the median of the box head there, its score the voted class's mean probability times the core's
+mean foreground probability. Each energy group has its own threshold and margin (chosen on validation
+pages for the shipped model). Pages are processed in overlapping tiles; only the cores are kept at full resolution, so memory stays
 proportional to the page, not to the page times the number of classes.
 """
 
@@ -21,11 +25,22 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class PostprocessConfig:
-    energy_threshold: float = 2.0  # expected level of 8; chosen on validation pages for the shipped model
+    energy_threshold: float = 2.0  # expected level of 8
+    split_margin: float = 0.0  # seeds lie this many levels above the threshold; 0: cores are never split
+    # Per energy group (overriding the two above when given); chosen on validation pages for the shipped model.
+    group_thresholds: tuple[float, ...] = ()
+    group_split_margins: tuple[float, ...] = ()
     min_component_px: int = 1
     min_score: float = 0.05
     tile: int = 1024  # px per tile side (multiple of 8)
     overlap: int = 64  # px of context on each side of a tile, cut off afterwards
+
+
+    def threshold(self, group: int) -> float:
+        return self.group_thresholds[group] if group < len(self.group_thresholds) else self.energy_threshold
+
+    def margin(self, group: int) -> float:
+        return self.group_split_margins[group] if group < len(self.group_split_margins) else self.split_margin
 
 
 @dataclass(frozen=True)
@@ -36,13 +51,22 @@ class RawDetection:
 
 
 @torch.no_grad()
-def detect_array(model: torch.nn.Module, ink: np.ndarray, config: PostprocessConfig, box_unit: float) -> list[RawDetection]:
-    """ink: (H, W) float32, 1 = ink, 0 = paper (the network's input)."""
+def detect_array(model: torch.nn.Module, ink: np.ndarray, config: PostprocessConfig, box_unit: float,
+                 class_groups: np.ndarray | None = None) -> list[RawDetection]:
+    """ink: (H, W) float32, 1 = ink, 0 = paper (the network's input). class_groups (C,): the energy
+    group of each class (None: one group). Each group's energy map is decoded on its own; a symbol's
+    class is voted among its group's classes only."""
     height, width = ink.shape
-    core = np.zeros((height, width), bool)
-    foreground = np.zeros((height, width), np.float32)
-    expected = np.zeros((height, width), np.float32)  # expected energy level: sub-pixel centres
-    core_index, class_probs, boxes = [], [], []
+    groups = int(getattr(model, "groups", 1))
+    num_classes = int(model.num_classes)
+    class_groups = np.zeros(num_classes, np.int64) if class_groups is None else np.asarray(class_groups)
+    outside = torch.stack([torch.from_numpy((class_groups != g).astype(np.float32) * -1e4) for g in range(groups)])
+    core = np.zeros((groups, height, width), bool)
+    foreground = np.zeros((groups, height, width), np.float32)
+    expected = np.zeros((groups, height, width), np.float32)  # expected energy level: sub-pixel centres
+    core_index: list[list[np.ndarray]] = [[] for _ in range(groups)]
+    class_probs: list[list[np.ndarray]] = [[] for _ in range(groups)]
+    boxes: list[list[np.ndarray]] = [[] for _ in range(groups)]
     step = config.tile
     for top in range(0, height, step):
         for left in range(0, width, step):
@@ -51,39 +75,90 @@ def detect_array(model: torch.nn.Module, ink: np.ndarray, config: PostprocessCon
             tile = torch.from_numpy(np.ascontiguousarray(ink[y0:y1, x0:x1]))[None, None]
             padded_h, padded_w = -(-tile.shape[-2] // 8) * 8, -(-tile.shape[-1] // 8) * 8
             tile = F.pad(tile, (0, padded_w - tile.shape[-1], 0, padded_h - tile.shape[-2]))
-            features = model.forward_features(tile)["refined"]
-            energy = F.softmax(model.energy_head(features).float(), dim=1)[0]  # (K+1, h, w)
-            levels = torch.arange(energy.shape[0], dtype=energy.dtype)[:, None, None]
-            expectation = (energy * levels).sum(dim=0)
+            maps = model.forward_maps(tile)
+            energy_all = maps["energy"][0].float()  # (G·(K+1), h, w)
+            per_group = energy_all.shape[0] // groups
             # The part of this tile that it owns (without its context margins).
             oy0, ox0 = top - y0, left - x0
             oy1, ox1 = oy0 + min(step, height - top), ox0 + min(step, width - left)
-            own_core = (expectation >= config.energy_threshold)[oy0:oy1, ox0:ox1]
-            fg = 1.0 - energy[0]
-            foreground[top:top + oy1 - oy0, left:left + ox1 - ox0] = fg[oy0:oy1, ox0:ox1].numpy()
-            expected[top:top + oy1 - oy0, left:left + ox1 - ox0] = expectation[oy0:oy1, ox0:ox1].numpy()
-            rows, cols = np.nonzero(own_core.numpy())
-            if len(rows) == 0:
-                continue
-            core[top + rows, left + cols] = True
-            picked = features[0][:, oy0 + rows, ox0 + cols].T  # (n, w0)
-            logits = F.linear(picked, model.class_head.weight[:, :, 0, 0], model.class_head.bias)
-            sizes = F.linear(picked, model.box_head.weight[:, :, 0, 0], model.box_head.bias)
-            core_index.append((top + rows) * width + left + cols)
-            class_probs.append(F.softmax(logits.float(), dim=1).numpy())
-            boxes.append(sizes.float().numpy())
-    if not core_index:
-        return []
-    return _components(core, foreground, expected, np.concatenate(core_index), np.concatenate(class_probs),
-                       np.concatenate(boxes), config, box_unit)
+            for g in range(groups):
+                energy = F.softmax(energy_all[g * per_group:(g + 1) * per_group], dim=0)
+                levels = torch.arange(per_group, dtype=energy.dtype)[:, None, None]
+                expectation = (energy * levels).sum(dim=0)
+                own_core = (expectation >= config.threshold(g))[oy0:oy1, ox0:ox1]
+                foreground[g, top:top + oy1 - oy0, left:left + ox1 - ox0] = (1.0 - energy[0])[oy0:oy1, ox0:ox1].numpy()
+                expected[g, top:top + oy1 - oy0, left:left + ox1 - ox0] = expectation[oy0:oy1, ox0:ox1].numpy()
+                rows, cols = np.nonzero(own_core.numpy())
+                if len(rows) == 0:
+                    continue
+                core[g, top + rows, left + cols] = True
+                logits = _sample(maps["classes"][0], oy0 + rows, ox0 + cols, padded_h, padded_w) + outside[g]
+                sizes = _sample(maps["box"][0][2 * g:2 * g + 2], oy0 + rows, ox0 + cols, padded_h, padded_w)
+                core_index[g].append((top + rows) * width + left + cols)
+                class_probs[g].append(F.softmax(logits, dim=1).numpy())
+                boxes[g].append(sizes.numpy())
+    detections: list[RawDetection] = []
+    for g in range(groups):
+        if core_index[g]:
+            labels = split_touching(core[g], expected[g], config.threshold(g) + config.margin(g)) \
+                if config.margin(g) > 0 else None
+            detections += _components(core[g], foreground[g], expected[g], np.concatenate(core_index[g]),
+                                      np.concatenate(class_probs[g]), np.concatenate(boxes[g]), config, box_unit,
+                                      labels)
+    return detections
+
+
+def _sample(maps: torch.Tensor, rows: np.ndarray, cols: np.ndarray, height: int, width: int) -> torch.Tensor:
+    """Values (n, C) of maps (C, h, w) — at any resolution that divides the input's (height, width) — at
+    the centres of input pixels (rows, cols), interpolated as `F.interpolate(bilinear)` to full size would."""
+    x = (torch.from_numpy(cols).double() + 0.5) / width * 2 - 1
+    y = (torch.from_numpy(rows).double() + 0.5) / height * 2 - 1
+    grid = torch.stack([x, y], dim=-1).float()[None, None]  # (1, 1, n, 2)
+    values = F.grid_sample(maps[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return values[0, :, 0].T  # (n, C)
+
+
+def split_touching(core: np.ndarray, expected: np.ndarray, seed_level: float) -> tuple[np.ndarray, int]:
+    """Labels (H, W) of the symbols in `core`, and their count: its 8-connected components, except that
+    a component holding several seeds (connected areas of expected energy ≥ seed_level) is divided
+    among them, each pixel going to the nearest seed."""
+    from scipy import ndimage
+
+    eight = np.ones((3, 3), bool)
+    labels, count = ndimage.label(core, structure=eight)
+    seeds, seed_count = ndimage.label(core & (expected >= seed_level), structure=eight)
+    if seed_count < 2:
+        return labels, count
+    seeded = seeds > 0
+    pairs = np.unique(np.stack([labels[seeded], seeds[seeded]]), axis=1)  # (2, n): component, seed
+    per_component = np.bincount(pairs[0], minlength=count + 1)
+    labels = labels.copy()
+    objects = ndimage.find_objects(labels)
+    next_label = count + 1
+    for component in np.nonzero(per_component >= 2)[0]:
+        window = objects[component - 1]
+        member = labels[window] == component
+        own_seeds = np.where(member, seeds[window], 0)
+        _, (near_rows, near_cols) = ndimage.distance_transform_edt(own_seeds == 0, return_indices=True)
+        nearest = own_seeds[near_rows, near_cols]  # each pixel's nearest seed (of this component)
+        numbers, parts = np.unique(nearest[member], return_inverse=True)
+        part_labels = labels[window]
+        part_labels[member] = next_label + parts.ravel()
+        next_label += len(numbers)
+    # Renumber 1..n without gaps (the split components' old numbers vanish).
+    used = np.unique(labels[labels > 0])
+    renumber = np.zeros(next_label, np.int64)
+    renumber[used] = np.arange(1, len(used) + 1)
+    return renumber[labels], len(used)
 
 
 def _components(core: np.ndarray, foreground: np.ndarray, expected: np.ndarray, index: np.ndarray, probs: np.ndarray,
-                sizes: np.ndarray, config: PostprocessConfig, box_unit: float) -> list[RawDetection]:
+                sizes: np.ndarray, config: PostprocessConfig, box_unit: float,
+                labelled: tuple[np.ndarray, int] | None = None) -> list[RawDetection]:
     from scipy import ndimage
 
     width = core.shape[1]
-    labels, count = ndimage.label(core, structure=np.ones((3, 3), bool))
+    labels, count = labelled or ndimage.label(core, structure=np.ones((3, 3), bool))
     order = np.argsort(index)
     index, probs, sizes = index[order], probs[order], sizes[order]
     component = labels.ravel()[index]  # (n,) component of each core pixel, 1..count

@@ -31,11 +31,14 @@ from deepwild.models import build_model
 from deepwild.tasks.omr.data import CropConfig, CropDataset
 from deepwild.tasks.omr.model_io import TASK
 from deepwild.tasks.omr.postprocess import PostprocessConfig
-from deepwild.tasks.omr.targets import TargetConfig
+from deepwild.tasks.omr.targets import TargetConfig, group_of_classes
 
 # Long symbols that span others (their centres lie on other symbols) are left to other tools.
 DEFAULT_EXCLUDED = ("staff", "slur", "tie", "dynamicCrescendoHairpin", "dynamicDiminuendoHairpin", "tupletBracket",
                     "ottavaBracket", "brace")
+# Symbols that share centres or pixels with others get energy maps of their own (see targets.py):
+# stems run into noteheads; ledger lines are centred on noteheads, beams cross stems.
+DEFAULT_ENERGY_GROUPS = (("stem",), ("beam", "legerLine"))
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,17 @@ class Config:
     data: str = ""  # dataset folder (deepwild data scores --out DIR)
     init: str = ""  # fine-tune: start from this model package's weights (and keep its classes and widths)
     widths: tuple[int, ...] = (12, 24, 48, 96)
+    head_width: int = 48  # hidden channels of the (half-resolution) class and box heads
+    # Energy groups beyond the first (which holds every class not named here).
+    energy_groups: tuple[tuple[str, ...], ...] = DEFAULT_ENERGY_GROUPS
     crop: CropConfig = field(default_factory=CropConfig)
     targets: TargetConfig = field(default_factory=TargetConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
-    # Imbalance handling: "weighted" = marker levels weighted up in the energy cross-entropy (as the DWD
-    # paper) and inverse-sqrt class weights on the class map; "focal" = focal loss on the energy map
-    # (it learned far slower here and left the energy maps under-confident) plus the class weights;
-    # "none" = plain cross-entropy everywhere (for ablations).
+    # Imbalance handling: "weighted" = marker pixels weighted up in the energy cross-entropy (as the DWD
+    # paper; small symbols' markers more, see targets.py), the same size weights and inverse-sqrt class
+    # weights on the class and box maps; "focal" = focal loss on the energy map (it learned far slower
+    # here and left the energy maps under-confident) plus the class and size weights;
+    # "none" = plain cross-entropy everywhere, every pixel alike (for ablations).
     imbalance: Literal["focal", "weighted", "none"] = "weighted"
     exclude_classes: tuple[str, ...] = DEFAULT_EXCLUDED
     min_class_count: int = 1  # classes seen fewer times in train are not learned
@@ -62,6 +69,11 @@ class Config:
     def validate(self) -> None:
         if len(self.widths) != 4 or min(self.widths) < 1:
             raise ConfigError(f"widths must be four positive channel counts, got {self.widths}")
+        if self.head_width < 1:
+            raise ConfigError(f"head_width must be positive, got {self.head_width}")
+        named = [name for group in self.energy_groups for name in group]
+        if len(named) != len(set(named)):
+            raise ConfigError(f"a class is in two energy groups: {self.energy_groups}")
         if self.crop.crop_size % 8:
             raise ConfigError(f"crop.crop_size must be a multiple of 8, got {self.crop.crop_size}")
 
@@ -74,35 +86,56 @@ class TrainOutcome:
 
 
 class OMRLoss:
-    """Energy (focal or weighted CE) + class (CE on markers, class-weighted) + box (smooth L1 on markers)."""
+    """Per energy group: energy (focal or weighted CE) + class (CE on markers over the group's classes,
+    class-weighted) + box (smooth L1 on markers); markers of small symbols weigh more (size weights)."""
 
-    def __init__(self, config: Config, weights: torch.Tensor | None) -> None:
+    def __init__(self, config: Config, weights: torch.Tensor | None, class_groups: np.ndarray) -> None:
         self.config, self.weights = config, weights
         levels = config.targets.energy_levels
+        self.levels, self.groups = levels, int(class_groups.max()) + 1 if len(class_groups) else 1
+        self.use_weights = config.imbalance != "none"
         # Markers are a small share of pixels: without focal loss, weight the marker levels up instead.
-        self.energy_weight = torch.tensor([1.0] + [4.0] * levels) if config.imbalance == "weighted" else None
+        self.marker_weight = 4.0 if config.imbalance == "weighted" else 1.0
+        # Logit offsets that leave only a group's own classes in its softmax (a stem pixel may also be
+        # a notehead pixel: each group's class decision is its own).
+        group_ids = torch.from_numpy(class_groups)
+        self.outside_group = torch.stack([(group_ids != g).float() * -1e4 for g in range(self.groups)])  # (G, C)
 
     def __call__(self, net: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> StepOutput:
-        images, energy, classes, box = batch
+        images, energy, classes, box, size_weight = batch
         out = net(images)
         energy_logits, class_logits, box_pred = out["energy"].float(), out["classes"].float(), out["box"].float()
-        if self.config.imbalance == "focal":
-            energy_loss = focal_loss(energy_logits, energy, gamma=2.0)
-        else:
-            weight = self.energy_weight.to(energy_logits.device) if self.energy_weight is not None else None
-            energy_loss = F.cross_entropy(energy_logits, energy, weight=weight)
-        marker = classes >= 0
-        if marker.any():
-            weight = self.weights.to(class_logits.device) if self.weights is not None else None
-            class_loss = F.cross_entropy(class_logits, classes, weight=weight, ignore_index=-100)
-            box_loss = F.smooth_l1_loss(box_pred.permute(0, 2, 3, 1)[marker], box.permute(0, 2, 3, 1)[marker])
-            accuracy = (class_logits.argmax(dim=1)[marker] == classes[marker]).float().mean()
-        else:
-            class_loss = box_loss = class_logits.sum() * 0.0
-            accuracy = torch.tensor(0.0)
+        levels = self.levels + 1
+        energy_loss = class_loss = box_loss = energy_logits.sum() * 0.0
+        correct, markers = 0.0, 0
+        for g in range(self.groups):
+            logits = energy_logits[:, g * levels:(g + 1) * levels]
+            target = energy[:, g]
+            if self.config.imbalance == "focal":
+                energy_loss = energy_loss + focal_loss(logits, target, gamma=2.0)
+            else:
+                per_pixel = F.cross_entropy(logits, target, reduction="none")
+                weight = torch.where(target > 0, size_weight[:, g] * self.marker_weight, 1.0) if self.use_weights \
+                    else torch.ones_like(per_pixel)
+                energy_loss = energy_loss + (per_pixel * weight).sum() / weight.sum()
+            marker = classes[:, g] >= 0  # (B, H, W)
+            if not marker.any():
+                continue
+            picked = class_logits.permute(0, 2, 3, 1)[marker] + self.outside_group[g].to(class_logits.device)
+            labels = classes[:, g][marker]
+            pixel_weight = size_weight[:, g][marker] if self.use_weights else torch.ones_like(labels, dtype=torch.float32)
+            if self.weights is not None:
+                pixel_weight = pixel_weight * self.weights.to(picked.device)[labels]
+            class_loss = class_loss + (F.cross_entropy(picked, labels, reduction="none") * pixel_weight).sum() / pixel_weight.sum()
+            sizes = box_pred[:, 2 * g:2 * g + 2].permute(0, 2, 3, 1)[marker]
+            size_error = F.smooth_l1_loss(sizes, box[:, g].permute(0, 2, 3, 1)[marker], reduction="none").sum(dim=1)
+            box_loss = box_loss + (size_error * pixel_weight).sum() / pixel_weight.sum()
+            correct += float((picked.argmax(dim=1) == labels).sum())
+            markers += int(labels.numel())
         loss = energy_loss + self.config.class_loss_weight * class_loss + self.config.box_loss_weight * box_loss
+        accuracy = torch.tensor(correct / max(markers, 1))
         return StepOutput(loss=loss, metrics={"energy_loss": energy_loss.detach(), "class_loss": class_loss.detach(),
-                                              "box_loss": box_loss.detach(), "marker_accuracy": accuracy.detach()})
+                                              "box_loss": box_loss.detach(), "marker_accuracy": accuracy})
 
 
 def validate(loss: OMRLoss) -> Any:
@@ -136,8 +169,10 @@ class SetCropEpoch(HookBase):
 class ExportDetector(HookBase):
     """At the end: the best checkpoint becomes the model package, with everything detection needs."""
 
-    def __init__(self, run: RunDir, config: Config, classes: list[str], staff_space: float, data: dict[str, Any]) -> None:
+    def __init__(self, run: RunDir, config: Config, classes: list[str], class_groups: np.ndarray, staff_space: float,
+                 data: dict[str, Any]) -> None:
         self.run, self.config, self.classes, self.staff_space, self.data = run, config, classes, staff_space, data
+        self.class_groups = class_groups
         self.package: ModelPackage | None = None
 
     def after_train(self, trainer: Trainer) -> None:
@@ -145,16 +180,20 @@ class ExportDetector(HookBase):
         info = self.run.info()
         package = ModelPackage(
             name=f"omr-{self.run.name}", task=TASK, architecture="dwd",
-            model_args={"num_classes": len(self.classes), "energy_levels": self.config.targets.energy_levels,
-                        "widths": list(self.config.widths)},
+            model_args=model_args(self.config, len(self.classes), self.class_groups),
             class_names=tuple(self.classes),
             input={"kind": "score-page", "staff_space": self.staff_space, "ink": "bright",
-                   "box_unit": self.config.targets.box_unit},
+                   "box_unit": self.config.targets.box_unit, "class_groups": self.class_groups.tolist()},
             config=config_to_dict(self.config), data=self.data,
             metrics={"best_epoch": trainer.state.best_epoch, "val_loss": trainer.state.best},
             provenance={"command": info.get("command", ""), "run": self.run.name, "seed": self.config.train.seed},
         )
         self.package = save_model_package(self.run.model_dir, package, trainer.model.state_dict())
+
+
+def model_args(config: Config, num_classes: int, class_groups: np.ndarray) -> dict[str, Any]:
+    return {"num_classes": num_classes, "energy_levels": config.targets.energy_levels, "widths": list(config.widths),
+            "groups": int(class_groups.max()) + 1 if len(class_groups) else 1, "head_width": config.head_width}
 
 
 def choose_classes(counts: dict[str, int], config: Config) -> list[str]:
@@ -179,10 +218,15 @@ def train(config: Config, root: str | Path | None = None, name: str | None = Non
         initial = load_model_package(config.init)
         if initial[0].task != TASK:
             raise ConfigError(f"--set init={config.init} is a {initial[0].task!r} model, not a music symbol detector")
-        # The network must be the package's: its classes, widths and energy levels.
-        config = replace(config, widths=tuple(initial[0].model_args["widths"]),
-                         targets=replace(config.targets, energy_levels=int(initial[0].model_args["energy_levels"])))
+        # The network must be the package's: its classes, groups, widths and energy levels.
+        args = initial[0].model_args
+        config = replace(config, widths=tuple(args["widths"]), head_width=int(args.get("head_width", config.head_width)),
+                         targets=replace(config.targets, energy_levels=int(args["energy_levels"])))
     classes = list(initial[0].class_names) if initial else choose_classes(counts, config)
+    if initial is not None:
+        class_groups = np.array(initial[0].input.get("class_groups", [0] * len(classes)), np.int64)
+    else:
+        class_groups = group_of_classes(classes, config.energy_groups)
     class_index = {name: index for index, name in enumerate(classes)}
     staff_spaces = [p.staff_space for p in train_set.pages if p.staff_space]
     staff_space = float(np.median(staff_spaces)) if staff_spaces else 10.0
@@ -198,20 +242,21 @@ def train(config: Config, root: str | Path | None = None, name: str | None = Non
         run.write_config({"task": TASK, **config_to_dict(config)})
         atomic_write_json(run.path / "data.json", {**data_info, "class_counts": counts})
     seed_everything(config.train.seed)
-    model = build_model("dwd", num_classes=len(classes), energy_levels=config.targets.energy_levels, widths=config.widths)
+    model = build_model("dwd", **model_args(config, len(classes), class_groups))
     if initial is not None:
         model.load_state_dict(initial[1])
     weights = None
     if config.imbalance != "none":
         weights = torch.from_numpy(class_weights(counts, classes, scheme="inverse_sqrt", max_weight=10.0))
-    loss = OMRLoss(config, weights)
-    crops = CropDataset(train_set, class_index, config.crop, config.targets, config.train.seed, train=True)
+    loss = OMRLoss(config, weights, class_groups)
+    crops = CropDataset(train_set, class_index, class_groups, config.crop, config.targets, config.train.seed, train=True)
     val_crop = CropConfig(crop_size=config.crop.crop_size, crops_per_epoch=min(200, config.crop.crops_per_epoch),
                           oversample_rare=False, augment=False)
-    val_crops = CropDataset(val_set, class_index, val_crop, config.targets, config.train.seed + 1, train=False)
+    val_crops = CropDataset(val_set, class_index, class_groups, val_crop, config.targets, config.train.seed + 1,
+                            train=False)
     problem = TrainingProblem(model=model, train_set=crops, val_set=val_crops, step=loss, validate=validate(loss),
                               monitor="val_loss", monitor_mode="min")
-    export = ExportDetector(run, config, classes, staff_space, data_info)
+    export = ExportDetector(run, config, classes, class_groups, staff_space, data_info)
     try:
         result = run_training(problem, config.train, run, TASK, dist, resume=resume is not None,
                               extra_hooks=(SetCropEpoch(crops), *extra_hooks, export), track=track,
