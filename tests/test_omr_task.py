@@ -44,6 +44,24 @@ def test_fine_tuning_starts_from_a_package(tiny_run):
     tuned = train(config, root=root / "runs", name="tuned")
     assert tuned.package.class_names == outcome.package.class_names
     assert tuned.package.model_args["widths"] == [4, 8, 8, 8]  # the package's network, not the default one
+    assert tuned.package.input["class_groups"] == outcome.package.input["class_groups"]
+
+
+def test_fine_tuning_keeps_the_packages_tuned_decoding(tiny_run, tmp_path):
+    import dataclasses
+
+    from deepwild.core.package import load_model_package, save_model_package
+
+    root, outcome = tiny_run
+    package, state = load_model_package(outcome.run.model_dir)
+    postprocess = {**package.config["postprocess"], "group_thresholds": [2.5, 3.0, 1.5]}
+    save_model_package(tmp_path / "tuned-model", dataclasses.replace(
+        package, config={**package.config, "postprocess": postprocess}), state)
+    config = Config(data=str(root / "data"), init=str(tmp_path / "tuned-model"),
+                    crop=CropConfig(crop_size=64, crops_per_epoch=4),
+                    train=TrainConfig(epochs=1, batch_size=4, progress="off", threads=1))
+    tuned = train(config, root=root / "runs", name="tuned-decoding")
+    assert Detector.load(tuned.run.model_dir).postprocess.group_thresholds == (2.5, 3.0, 1.5)
 
 
 def test_decoding_is_tuned_per_energy_group_on_validation_pages(tiny_run):

@@ -222,6 +222,10 @@ def train(config: Config, root: str | Path | None = None, name: str | None = Non
         args = initial[0].model_args
         config = replace(config, widths=tuple(args["widths"]), head_width=int(args.get("head_width", config.head_width)),
                          targets=replace(config.targets, energy_levels=int(args["energy_levels"])))
+        if config.postprocess == PostprocessConfig():  # keep the package's tuned decoding unless told otherwise
+            known = PostprocessConfig.__dataclass_fields__
+            config = replace(config, postprocess=config_from_dict(PostprocessConfig, {
+                key: value for key, value in initial[0].config.get("postprocess", {}).items() if key in known}))
     classes = list(initial[0].class_names) if initial else choose_classes(counts, config)
     if initial is not None:
         class_groups = np.array(initial[0].input.get("class_groups", [0] * len(classes)), np.int64)
