@@ -111,3 +111,12 @@ def test_touching_symbols_are_split_at_their_seeds():
     assert count == 2 and labels[15, 10] != labels[40, 10] and (labels > 0).sum() == core.sum()
     assert set(np.unique(labels)) == {0, 1, 2}
     assert (labels[:27][core[:27]] == labels[15, 10]).all() and (labels[29:][core[29:]] == labels[40, 10]).all()
+
+
+def test_half_resolution_maps_are_read_as_the_training_loss_upsamples_them():
+    from deepwild.tasks.omr.postprocess import _sample
+
+    maps = torch.randn(5, 12, 16)  # (C, h, w) at half of a 24 × 32 input
+    full = torch.nn.functional.interpolate(maps[None], size=(24, 32), mode="bilinear", align_corners=False)[0]
+    rows, cols = np.array([0, 5, 11, 23, 17]), np.array([0, 31, 8, 3, 20])
+    assert torch.allclose(_sample(maps, rows, cols, 24, 32), full[:, rows, cols].T, atol=1e-5)
