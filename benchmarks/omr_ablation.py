@@ -3,14 +3,15 @@ rare-class oversampling) and with and without augmentation, on the same data and
 its decoding tuned on validation pages, scored on the same test pages; rare classes are those with
 fewer than --rare training symbols.
 
-    .venv/bin/python benchmarks/omr_ablation.py --variant full --run omr-dwd-v2     # score an existing run
-    .venv/bin/python benchmarks/omr_ablation.py --variant no-imbalance                 # train (resumable) + score
-    .venv/bin/python benchmarks/omr_ablation.py --variant no-augmentation
-    .venv/bin/python benchmarks/omr_ablation.py --table                                # the table so far
+    .venv/bin/python benchmarks/omr_ablation.py --base omr-dwd-v2 --variant full             # score the base run
+    .venv/bin/python benchmarks/omr_ablation.py --base omr-dwd-v2 --variant no-imbalance     # train (resumable) + score
+    .venv/bin/python benchmarks/omr_ablation.py --base omr-dwd-v2 --variant no-augmentation
+    .venv/bin/python benchmarks/omr_ablation.py --table                                      # the table so far
 
-A variant trains as run `ablation-<variant>` in the runs folder for --epochs × --crops crops (the
-shipped model's schedule by default: about an hour each on 2 CPU cores); an interrupted variant
-resumes where it stopped. Results land in <runs>/ablation/<variant>.json.
+The base run (the shipped model's) is the "full" variant; the others train as run
+`ablation-<variant>` in the runs folder with the base run's configuration, data and schedule, less
+one lesson (about an hour each on 2 CPU cores); an interrupted variant resumes where it stopped.
+Results land in <runs>/ablation/<variant>.json.
 """
 
 from __future__ import annotations
@@ -31,17 +32,16 @@ DESCRIPTIONS = {"full": "full (weighted losses + oversampling + augmentation)",
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", choices=VARIANTS)
-    parser.add_argument("--run", help="score this existing run as the variant instead of training one")
+    parser.add_argument("--base", help="the run whose configuration every variant shares (it is the full variant)")
     parser.add_argument("--table", action="store_true", help="print the table of the variants scored so far")
-    parser.add_argument("--data", type=Path, default=REPO / "data" / "scores")
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs")
-    parser.add_argument("--epochs", type=int, default=16)
-    parser.add_argument("--crops", type=int, default=1800)
     parser.add_argument("--rare", type=int, default=300, help="a class with fewer training symbols is rare")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     results = args.runs_dir / "ablation"
     if args.variant:
+        if not args.base:
+            parser.error("--variant needs --base RUN (the run whose configuration the variants share)")
         score_variant(args, results)
     if args.table or not args.variant:
         print_table(results)
@@ -54,26 +54,26 @@ def score_variant(args: argparse.Namespace, results: Path) -> None:
     from deepwild.core.io import atomic_write_json
     from deepwild.data.dataset_folder import load_symbol_dataset
     from deepwild.engine.run import resolve_run
-    from deepwild.tasks.omr import Config, train
+    from deepwild.tasks.omr import train
+    from deepwild.tasks.omr.task import config_of_run
     from deepwild.tasks.omr.detect import Detector
     from deepwild.tasks.omr.evaluate import run_evaluation, tune_decoding
 
-    dataset = load_symbol_dataset(args.data)
+    base_run = resolve_run(args.base, args.runs_dir)
+    base = config_of_run(base_run)
+    dataset = load_symbol_dataset(base.data)
     counts = dataset.split("train").class_counts()
     start = time.perf_counter()
-    if args.run:
-        run = resolve_run(args.run, args.runs_dir)
+    if args.variant == "full":
+        run = base_run
     else:
-        base = Config(data=str(args.data))
-        base = replace(base, crop=replace(base.crop, crops_per_epoch=args.crops),
-                       train=replace(base.train, epochs=args.epochs, progress="lines", threads=args.threads))
-        config = {"full": base,
-                  "no-imbalance": replace(base, imbalance="none", crop=replace(base.crop, oversample_rare=False)),
+        config = {"no-imbalance": replace(base, imbalance="none", crop=replace(base.crop, oversample_rare=False)),
                   "no-augmentation": replace(base, crop=replace(base.crop, augment=False))}[args.variant]
+        config = replace(config, train=replace(config.train, progress="lines", threads=args.threads))
         name = f"ablation-{args.variant}"
         existing = args.runs_dir / name
-        resume = existing if (existing / "checkpoints" / "last").exists() else None
-        if not (existing / "model").exists():
+        if not (existing / "model" / "model.json").exists():
+            resume = existing if (existing / "checkpoints" / "last").exists() else None
             train(config, root=args.runs_dir, name=name, resume=resume)
         run = resolve_run(name, args.runs_dir)
     train_minutes = (run.epoch_records()[-1]["time"] - run.info()["created"]) / 60
