@@ -282,6 +282,37 @@ def print_descent(result: DescentResult) -> None:
     console.print(f"figure   {r.figure}", highlight=False)
 
 
+@lecture_app.command("infoplane")
+def lecture_infoplane(
+    activation: Annotated[str, typer.Option(help="tanh (Shwartz-Ziv & Tishby) or relu (Saxe et al.'s contrast).")] = "tanh",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3000,
+    points: Annotated[int, typer.Option(help="Log-spaced epochs at which the plane is measured.")] = 60,
+    estimator: Annotated[str, typer.Option(help="binning, kde or both (KDE takes seconds per point).")] = "binning",
+    bins: Annotated[int, typer.Option(help="Bins per unit for the binning estimator.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed of the split, the weights and the batches.")] = 0,
+    runs_dir: opt.RunsDir = None,
+    name: opt.Name = None,
+) -> None:
+    """The information plane of the 12-10-7-5-4-3-2 network on 12-bit patterns: I(X;T) and I(T;Y) per layer over training."""
+    from deepwild.core.config import config_from_dict
+    from deepwild.lecture.infoplane import InfoPlaneConfig, run_infoplane
+
+    config = config_from_dict(InfoPlaneConfig, {"activation": activation, "epochs": epochs, "points": points,
+                                                "estimator": estimator, "bins": bins, "seed": seed})
+    result = run_infoplane(config, runs_dir, name)
+    last = -1
+    console.print(f"{config.activation} network 12-10-7-5-4-3-2, {config.epochs} epochs: train accuracy "
+                  f"{result.train_accuracy[last]:.3f}, test accuracy {result.test_accuracy[last]:.3f}", highlight=False)
+    for label, values in (("binning", result.binning), ("KDE", result.kde)):
+        if values is None:
+            continue
+        layers = "  ".join(f"T{i + 1} ({x:.2f}, {y:.2f})" for i, (x, y) in enumerate(values[last]))
+        console.print(f"{label} (I(X;T), I(T;Y)) in bits at the last epoch: {layers}", highlight=False)
+    if result.binning is not None:
+        console.print(f"binning estimate: {result.seconds_per_binning * 1000:.0f} ms per epoch (all layers)", highlight=False)
+    console.print(f"figure   {result.figure}\nrun      {result.run.path}", highlight=False)
+
+
 @app.command("report")
 def report(
     run: Annotated[str, typer.Argument(help="A run (path or name).")],
