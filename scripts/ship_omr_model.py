@@ -45,7 +45,11 @@ def main() -> None:
         detector.postprocess = tune_decoding(detector, val, log=print)
     chosen = detector.postprocess
     figures = {"energy thresholds per group (chosen on val)": list(chosen.group_thresholds) or chosen.energy_threshold,
-               "split margins per group (chosen on val)": list(chosen.group_split_margins) or chosen.split_margin}
+               "split margins per group (chosen on val)": list(chosen.group_split_margins) or chosen.split_margin,
+               "classes with a threshold and margin of their own (chosen on val)": {
+                   name: [t, m] for name, t, m, g in zip(detector.package.class_names, chosen.class_thresholds,
+                                                         chosen.class_split_margins, detector.class_groups.tolist())
+                   if (t, m) != (chosen.group_thresholds[g], chosen.group_split_margins[g])}}
     fixture = REPO / "tests" / "fixtures" / "deepscores_v2_sample"
     for name, data in (("test", dataset.split("test")), ("test-unseen-font", dataset.split("test-unseen-font")),
                        ("deepscores-v2-fixture", load_symbol_dataset(fixture))):
@@ -58,7 +62,9 @@ def main() -> None:
     package, state = load_model_package(run.model_dir)
     config = {**package.config, "postprocess": {**package.config["postprocess"],
                                                 "group_thresholds": list(chosen.group_thresholds),
-                                                "group_split_margins": list(chosen.group_split_margins)}}
+                                                "group_split_margins": list(chosen.group_split_margins),
+                                                "class_thresholds": list(chosen.class_thresholds),
+                                                "class_split_margins": list(chosen.class_split_margins)}}
     training_minutes = (run.epoch_records()[-1]["time"] - run.info()["created"]) / 60
     package = dataclasses.replace(
         package, name="omr-dwd-shipped", config=config, metrics={**package.metrics, **figures},

@@ -120,3 +120,35 @@ def test_half_resolution_maps_are_read_as_the_training_loss_upsamples_them():
     full = torch.nn.functional.interpolate(maps[None], size=(24, 32), mode="bilinear", align_corners=False)[0]
     rows, cols = np.array([0, 5, 11, 23, 17]), np.array([0, 31, 8, 3, 20])
     assert torch.allclose(_sample(maps, rows, cols, 24, 32), full[:, rows, cols].T, atol=1e-5)
+
+
+def test_each_class_is_reported_from_its_own_thresholds_decoding():
+    from deepwild.tasks.omr.postprocess import decode, network_outputs
+
+    boxes = np.array([(10, 10, 21, 19), (40, 10, 42, 12)], np.float32)  # a notehead (class 0) and a dot (class 1)
+    targets = make_targets(40, 60, boxes, np.array([0, 1]), TargetConfig())
+    net = PerfectNet(targets, 8, 2)
+    pixel_index = np.arange(40 * 60, dtype=np.float32).reshape(40, 60)
+    groups = np.zeros(2, np.int64)
+    outputs = network_outputs(net, pixel_index, PostprocessConfig(), groups, lowest=1.0)
+    high = decode(outputs, PostprocessConfig(energy_threshold=6.0), 10.0)
+    assert [d.class_index for d in high] == [0]  # the dot's small marker never reaches level 6
+    mixed = decode(outputs, PostprocessConfig(energy_threshold=6.0, class_thresholds=(6.0, 1.0)), 10.0)
+    assert sorted(d.class_index for d in mixed) == [0, 1]
+    with pytest.raises(ValueError, match="kept down to"):
+        decode(outputs, PostprocessConfig(energy_threshold=0.5), 10.0)
+
+
+def test_each_class_is_split_with_its_own_margin():
+    from deepwild.tasks.omr.postprocess import decode, network_outputs
+
+    # Two stacked digits (class 0) whose cores touch, and a notehead (class 1) far away.
+    boxes = np.array([(10, 10, 26, 30), (10, 28, 26, 48), (40, 20, 51, 29)], np.float32)
+    targets = make_targets(60, 60, boxes, np.array([0, 0, 1]), TargetConfig(marker_scale=1.2))
+    net = PerfectNet(targets, 8, 2)
+    outputs = network_outputs(net, np.arange(3600, dtype=np.float32).reshape(60, 60), PostprocessConfig(),
+                              np.zeros(2, np.int64), lowest=1.0)
+    merged = decode(outputs, PostprocessConfig(energy_threshold=1.0), 10.0)
+    assert sorted(d.class_index for d in merged) == [0, 1]  # the digits' cores touch: one symbol
+    split = decode(outputs, PostprocessConfig(energy_threshold=1.0, class_split_margins=(4.0, 0.0)), 10.0)
+    assert sorted(d.class_index for d in split) == [0, 0, 1]

@@ -75,9 +75,17 @@ def test_decoding_is_tuned_per_energy_group_on_validation_pages(tiny_run):
     detector = Detector.load(outcome.run.model_dir)
     val = load_symbol_dataset(root / "data").split("val")
     lines: list[str] = []
-    tuned = tune_decoding(detector, val, log=lines.append, thresholds=(2.0, 3.0), margins=(2.0,))
+    tuned = tune_decoding(detector, val, log=lines.append, thresholds=(2.0, 3.0), margins=(2.0,), min_class_count=1)
     assert len(tuned.group_thresholds) == 3 and set(tuned.group_thresholds) <= {2.0, 3.0}
     assert len(tuned.group_split_margins) == 3 and set(tuned.group_split_margins) <= {0.0, 2.0}
+    assert len(tuned.class_thresholds) == len(groups) and set(tuned.class_thresholds) <= {2.0, 3.0}
+    assert len(tuned.class_split_margins) == len(groups) and set(tuned.class_split_margins) <= {0.0, 2.0}
+    # Classes absent from the validation pages follow their group.
+    present = {s.class_name for page in val.pages for s in page.symbols}
+    for name, group, threshold in zip(outcome.package.class_names, groups, tuned.class_thresholds):
+        if name not in present:
+            assert threshold == tuned.group_thresholds[group]
+            assert tuned.class_split_margins[outcome.package.class_names.index(name)] == tuned.group_split_margins[group]
     assert len(lines) == 4 and lines[-1].startswith("chosen")
     assert detector.postprocess.group_thresholds == ()  # the detector is left as it was
 

@@ -18,7 +18,8 @@ from deepwild.core.images import DEFAULT_MAX_PIXELS, load_grayscale
 from deepwild.core.package import ModelPackage
 from deepwild.core.results import PageDetections, Symbol
 from deepwild.tasks.omr.model_io import load_detector
-from deepwild.tasks.omr.postprocess import PostprocessConfig, detect_array, estimate_staff_space
+from deepwild.tasks.omr.postprocess import (NetworkOutputs, PostprocessConfig, decode, estimate_staff_space,
+                                            network_outputs)
 
 MIN_SIDE = 32  # px: anything smaller cannot hold a staff
 BLANK_INK_SHARE = 0.0005  # a page with less ink than this is blank: no symbols, not an error
@@ -50,15 +51,26 @@ class Detector:
         gray = load_grayscale(path, max_pixels)
         return self.detect_gray(gray, str(path), classes, staff_space)
 
+    @property
+    def class_groups(self) -> np.ndarray:
+        groups = self.package.input.get("class_groups")
+        return np.array(groups if groups is not None else [0] * len(self.package.class_names), np.int64)
+
     def detect_gray(self, gray: np.ndarray, name: str, classes: set[str] | None = None,
                     staff_space: float | None = None) -> PageDetections:
         """gray: (H, W) float in [0, 1], 1 = paper."""
+        return self.decode_page(self.read_page(gray, name, staff_space), classes)
+
+    def read_page(self, gray: np.ndarray, name: str, staff_space: float | None = None,
+                  lowest_threshold: float | None = None) -> PageReading:
+        """The network's outputs for a page at the model's scale (the expensive half of detection; decode
+        them with `decode_page`, as often as wanted, at thresholds ≥ `lowest_threshold`)."""
         height, width = gray.shape
         if min(height, width) < MIN_SIDE:
             raise InputError(f"{name} is {width}×{height} pixels: too small to hold a line of music "
                              f"(at least {MIN_SIDE}×{MIN_SIDE})")
         if (gray < 0.5).mean() < BLANK_INK_SHARE:
-            return PageDetections(name, width, height, self.package.name, (), None)
+            return PageReading(name, width, height, None, 1.0, None)
         found = staff_space or estimate_staff_space(gray)
         if found is None:
             raise InputError(f"{name}: no staff lines found — it does not look like a page of music",
@@ -70,10 +82,16 @@ class Detector:
         if scale != 1.0:
             size = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
             work = np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
-        groups = self.package.input.get("class_groups")
-        raw = detect_array(self.model, (1.0 - work).astype(np.float32), self.postprocess,
-                           float(self.package.input.get("box_unit", 10.0)),
-                           np.array(groups, np.int64) if groups is not None else None)
+        groups = self.class_groups
+        lowest = lowest_threshold if lowest_threshold is not None else float(self.postprocess.thresholds_of_classes(groups).min())
+        outputs = network_outputs(self.model, (1.0 - work).astype(np.float32), self.postprocess, groups, lowest)
+        return PageReading(name, width, height, found, scale, outputs)
+
+    def decode_page(self, reading: PageReading, classes: set[str] | None = None) -> PageDetections:
+        """Symbols in page pixels from a page's network outputs, with this detector's decoding settings."""
+        width, height, scale = reading.width, reading.height, reading.scale
+        raw = decode(reading.outputs, self.postprocess, float(self.package.input.get("box_unit", 10.0))) \
+            if reading.outputs is not None else []
         symbols = []
         for detection in sorted(raw, key=lambda d: -d.score):
             name_of_class = self.package.class_names[detection.class_index]
@@ -83,7 +101,20 @@ class Detector:
             box = (max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height)))
             if box[2] > box[0] and box[3] > box[1]:
                 symbols.append(Symbol(name_of_class, box, detection.score))
-        return PageDetections(name, width, height, self.package.name, tuple(symbols), round(found, 3))
+        staff = round(reading.staff_space, 3) if reading.staff_space is not None else None
+        return PageDetections(reading.name, width, height, self.package.name, tuple(symbols), staff)
+
+
+@dataclass
+class PageReading:
+    """A page read by the network (see `Detector.read_page`); outputs is None for a blank page."""
+
+    name: str
+    width: int
+    height: int
+    staff_space: float | None
+    scale: float
+    outputs: NetworkOutputs | None
 
 
 def save_detections(result: PageDetections, gray: np.ndarray, out: Path, overlay: bool = True) -> Path:

@@ -76,44 +76,78 @@ def run_evaluation(detector: Detector, dataset: SymbolDataset,
 
 
 def tune_decoding(detector: Detector, val: SymbolDataset, log: Callable[[str], None] | None = None,
-                  thresholds: tuple[float, ...] = (1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0),
-                  margins: tuple[float, ...] = (1.0, 2.0, 3.0)) -> PostprocessConfig:
-    """Each energy group's threshold, then its split margin, chosen on validation pages.
+                  thresholds: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0),
+                  margins: tuple[float, ...] = (1.0, 2.0, 3.0), min_class_count: int = 20) -> PostprocessConfig:
+    """Decoding settings chosen on validation pages: each energy group's threshold and split margin, and
+    a threshold and margin of its own for every class with at least `min_class_count` validation symbols.
 
-    A class belongs to exactly one group and a group's decoding touches only its own classes, so one
-    evaluation per candidate value (applied to every group) scores every group at once: each group
-    takes the value that maximises the summed AP@0.5 of its classes (core classes where it has any)."""
-    groups = detector.package.input.get("class_groups") or [0] * len(detector.package.class_names)
-    group_count = max(groups) + 1
-    group_of = dict(zip(detector.package.class_names, groups))
-
-    def group_scores(postprocess: PostprocessConfig) -> list[float]:
-        detector.postprocess = postprocess
-        rows = [c for c in run_evaluation(detector, val).evaluation.classes if c.ap50 is not None]
-        scores = []
-        for g in range(group_count):
-            members = [c for c in rows if group_of.get(c.class_name) == g]
-            core = [c for c in members if c.class_name in CORE_CLASSES]
-            scores.append(sum(c.ap50 for c in (core or members)))
-        return scores
-
-    base = detector.postprocess
+    A class belongs to exactly one group, a group's decoding touches only its own classes and AP is
+    computed per class, so one decoding per candidate value (applied everywhere) scores every group and
+    every class at once: each takes the value that maximises its AP@0.5 (a group: the summed AP of its
+    core classes where it has any). The network runs once per page; only the decoding is repeated."""
     say = log or (lambda line: None)
-    by_threshold: dict[float, list[float]] = {}
+    known = set(detector.package.class_names)
+    groups = detector.class_groups
+    group_of = dict(zip(detector.package.class_names, groups.tolist()))
+    group_count = int(groups.max()) + 1
+    original = detector.postprocess
+    base = replace(original, class_thresholds=())
+    truth = [[(s.class_name, s.bbox) for s in page.symbols if s.class_name in known] for page in val.pages]
+    readings = [detector.read_page(load_grayscale(val.image_path(page)), page.image, lowest_threshold=min(thresholds))
+                for page in val.pages]
+    counts: dict[str, int] = {}
+    for page in truth:
+        for name, _ in page:
+            counts[name] = counts.get(name, 0) + 1
+
+    def class_aps(postprocess: PostprocessConfig) -> dict[str, float]:
+        detector.postprocess = postprocess
+        found = [[(s.class_name, s.bbox, s.score) for s in detector.decode_page(r).symbols] for r in readings]
+        return {c.class_name: c.ap50 for c in evaluate_detections(truth, found).classes if c.ap50 is not None}
+
+    def group_sums(aps: dict[str, float]) -> list[float]:
+        sums = []
+        for g in range(group_count):
+            members = [name for name in aps if group_of.get(name) == g]
+            core = [name for name in members if name in CORE_CLASSES]
+            sums.append(sum(aps[name] for name in (core or members)))
+        return sums
+
+    by_threshold = {}
     for candidate in thresholds:
-        by_threshold[candidate] = group_scores(replace(base, energy_threshold=candidate, split_margin=0.0,
-                                                       group_thresholds=(), group_split_margins=()))
-        say(f"energy threshold {candidate}: val AP sums per group {[round(v, 3) for v in by_threshold[candidate]]}")
-    # Ties go to the first (lowest) candidate, so that the choice does not depend on dict order.
-    best = tuple(max(thresholds, key=lambda t: by_threshold[t][g]) for g in range(group_count))
-    by_margin: dict[float, list[float]] = {0.0: [by_threshold[best[g]][g] for g in range(group_count)]}
+        by_threshold[candidate] = class_aps(replace(base, energy_threshold=candidate, split_margin=0.0,
+                                                    group_thresholds=(), group_split_margins=()))
+        say(f"energy threshold {candidate}: val AP sums per group {[round(v, 3) for v in group_sums(by_threshold[candidate])]}")
+    # Ties go to the first (lowest) candidate.
+    best_groups = tuple(max(thresholds, key=lambda t: group_sums(by_threshold[t])[g]) for g in range(group_count))
+    per_class = []
+    for name, group in zip(detector.package.class_names, groups.tolist()):
+        chosen = best_groups[group]
+        if counts.get(name, 0) >= min_class_count:
+            best = max(thresholds, key=lambda t: by_threshold[t].get(name, 0.0))
+            if by_threshold[best].get(name, 0.0) > by_threshold[chosen].get(name, 0.0):
+                chosen = best
+        per_class.append(chosen)
+    tuned = replace(base, group_thresholds=best_groups, class_thresholds=tuple(per_class))
+    by_margin = {0.0: class_aps(tuned)}
     for candidate in margins:
-        by_margin[candidate] = group_scores(replace(base, group_thresholds=best, group_split_margins=(candidate,) * group_count))
-        say(f"split margin {candidate}: val AP sums per group {[round(v, 3) for v in by_margin[candidate]]}")
-    best_margins = tuple(max(by_margin, key=lambda m: by_margin[m][g]) for g in range(group_count))
-    say(f"chosen: thresholds {best}, split margins {best_margins}")
-    detector.postprocess = base
-    return replace(base, group_thresholds=best, group_split_margins=best_margins)
+        by_margin[candidate] = class_aps(replace(tuned, group_split_margins=(candidate,) * group_count))
+        say(f"split margin {candidate}: val AP sums per group {[round(v, 3) for v in group_sums(by_margin[candidate])]}")
+    best_margins = tuple(max(by_margin, key=lambda m: group_sums(by_margin[m])[g]) for g in range(group_count))
+    class_margins = []
+    for name, group in zip(detector.package.class_names, groups.tolist()):
+        chosen = best_margins[group]
+        if counts.get(name, 0) >= min_class_count:
+            best = max(by_margin, key=lambda m: by_margin[m].get(name, 0.0))
+            if by_margin[best].get(name, 0.0) > by_margin[chosen].get(name, 0.0):
+                chosen = best
+        class_margins.append(chosen)
+    own = {name: (t, m) for name, t, m, group in zip(detector.package.class_names, per_class, class_margins, groups.tolist())
+           if (t, m) != (best_groups[group], best_margins[group])}
+    say(f"chosen: group thresholds {best_groups}, split margins {best_margins}; classes with their own "
+        f"(threshold, margin): {own}")
+    detector.postprocess = original
+    return replace(tuned, group_split_margins=best_margins, class_split_margins=tuple(class_margins))
 
 
 def evaluate(ref: str | Path, split: str = "test", root: str | Path | None = None, data: str | Path | None = None,

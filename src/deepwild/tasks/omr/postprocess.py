@@ -30,17 +30,32 @@ class PostprocessConfig:
     # Per energy group (overriding the two above when given); chosen on validation pages for the shipped model.
     group_thresholds: tuple[float, ...] = ()
     group_split_margins: tuple[float, ...] = ()
+    # Per class (by class index, overriding its group's threshold): a class is reported from the
+    # decoding at its own threshold (small symbols such as dots need a lower one than clefs).
+    class_thresholds: tuple[float, ...] = ()
+    class_split_margins: tuple[float, ...] = ()  # likewise (time-signature digits touch; most symbols do not)
     min_component_px: int = 1
     min_score: float = 0.05
     tile: int = 1024  # px per tile side (multiple of 8)
     overlap: int = 64  # px of context on each side of a tile, cut off afterwards
-
 
     def threshold(self, group: int) -> float:
         return self.group_thresholds[group] if group < len(self.group_thresholds) else self.energy_threshold
 
     def margin(self, group: int) -> float:
         return self.group_split_margins[group] if group < len(self.group_split_margins) else self.split_margin
+
+    def thresholds_of_classes(self, class_groups: np.ndarray) -> np.ndarray:
+        """(C,) the threshold each class is decoded at."""
+        if len(self.class_thresholds) == len(class_groups):
+            return np.asarray(self.class_thresholds, np.float64)
+        return np.array([self.threshold(int(g)) for g in class_groups], np.float64)
+
+    def margins_of_classes(self, class_groups: np.ndarray) -> np.ndarray:
+        """(C,) the split margin each class is decoded with."""
+        if len(self.class_split_margins) == len(class_groups):
+            return np.asarray(self.class_split_margins, np.float64)
+        return np.array([self.margin(int(g)) for g in class_groups], np.float64)
 
 
 @dataclass(frozen=True)
@@ -50,23 +65,49 @@ class RawDetection:
     score: float
 
 
-@torch.no_grad()
+@dataclass
+class GroupCandidates:
+    """One energy group's pixels that may belong to a core at any threshold in use (expected energy ≥
+    the lowest), with what the heads say there."""
+
+    index: np.ndarray  # (n,) flat page index, sorted
+    probs: np.ndarray  # (n, C) float32 class probabilities among the group's classes
+    sizes: np.ndarray  # (n, 2) float32 log(h / unit), log(w / unit)
+
+
+@dataclass
+class NetworkOutputs:
+    """What the network says about one page, enough to decode it at any threshold ≥ `lowest`."""
+
+    expected: np.ndarray  # (G, H, W) float32 expected energy level
+    foreground: np.ndarray  # (G, H, W) float32 1 − p(level 0)
+    candidates: list[GroupCandidates]
+    class_groups: np.ndarray  # (C,)
+    lowest: float
+
+
 def detect_array(model: torch.nn.Module, ink: np.ndarray, config: PostprocessConfig, box_unit: float,
                  class_groups: np.ndarray | None = None) -> list[RawDetection]:
     """ink: (H, W) float32, 1 = ink, 0 = paper (the network's input). class_groups (C,): the energy
     group of each class (None: one group). Each group's energy map is decoded on its own; a symbol's
     class is voted among its group's classes only."""
+    groups = np.zeros(int(model.num_classes), np.int64) if class_groups is None else np.asarray(class_groups)
+    lowest = float(config.thresholds_of_classes(groups).min())
+    return decode(network_outputs(model, ink, config, groups, lowest), config, box_unit)
+
+
+@torch.no_grad()
+def network_outputs(model: torch.nn.Module, ink: np.ndarray, config: PostprocessConfig, class_groups: np.ndarray,
+                    lowest: float) -> NetworkOutputs:
+    """Run the network over the page in overlapping tiles (`config.tile`, `config.overlap`); keep the
+    energy maps at full resolution and the heads' readings only where expected energy ≥ `lowest`, so
+    that memory stays proportional to the page, not to the page times the number of classes."""
     height, width = ink.shape
     groups = int(getattr(model, "groups", 1))
-    num_classes = int(model.num_classes)
-    class_groups = np.zeros(num_classes, np.int64) if class_groups is None else np.asarray(class_groups)
     outside = torch.stack([torch.from_numpy((class_groups != g).astype(np.float32) * -1e4) for g in range(groups)])
-    core = np.zeros((groups, height, width), bool)
     foreground = np.zeros((groups, height, width), np.float32)
     expected = np.zeros((groups, height, width), np.float32)  # expected energy level: sub-pixel centres
-    core_index: list[list[np.ndarray]] = [[] for _ in range(groups)]
-    class_probs: list[list[np.ndarray]] = [[] for _ in range(groups)]
-    boxes: list[list[np.ndarray]] = [[] for _ in range(groups)]
+    parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(groups)]
     step = config.tile
     for top in range(0, height, step):
         for left in range(0, width, step):
@@ -85,26 +126,53 @@ def detect_array(model: torch.nn.Module, ink: np.ndarray, config: PostprocessCon
                 energy = F.softmax(energy_all[g * per_group:(g + 1) * per_group], dim=0)
                 levels = torch.arange(per_group, dtype=energy.dtype)[:, None, None]
                 expectation = (energy * levels).sum(dim=0)
-                own_core = (expectation >= config.threshold(g))[oy0:oy1, ox0:ox1]
-                foreground[g, top:top + oy1 - oy0, left:left + ox1 - ox0] = (1.0 - energy[0])[oy0:oy1, ox0:ox1].numpy()
-                expected[g, top:top + oy1 - oy0, left:left + ox1 - ox0] = expectation[oy0:oy1, ox0:ox1].numpy()
-                rows, cols = np.nonzero(own_core.numpy())
+                own = (slice(oy0, oy1), slice(ox0, ox1))
+                foreground[g, top:top + oy1 - oy0, left:left + ox1 - ox0] = (1.0 - energy[0])[own].numpy()
+                expected[g, top:top + oy1 - oy0, left:left + ox1 - ox0] = expectation[own].numpy()
+                rows, cols = np.nonzero((expectation[own] >= lowest).numpy())
                 if len(rows) == 0:
                     continue
-                core[g, top + rows, left + cols] = True
                 logits = _sample(maps["classes"][0], oy0 + rows, ox0 + cols, padded_h, padded_w) + outside[g]
                 sizes = _sample(maps["box"][0][2 * g:2 * g + 2], oy0 + rows, ox0 + cols, padded_h, padded_w)
-                core_index[g].append((top + rows) * width + left + cols)
-                class_probs[g].append(F.softmax(logits, dim=1).numpy())
-                boxes[g].append(sizes.numpy())
-    detections: list[RawDetection] = []
+                parts[g].append(((top + rows) * width + left + cols, F.softmax(logits, dim=1).numpy(), sizes.numpy()))
+    candidates = []
     for g in range(groups):
-        if core_index[g]:
-            labels = split_touching(core[g], expected[g], config.threshold(g) + config.margin(g)) \
-                if config.margin(g) > 0 else None
-            detections += _components(core[g], foreground[g], expected[g], np.concatenate(core_index[g]),
-                                      np.concatenate(class_probs[g]), np.concatenate(boxes[g]), config, box_unit,
-                                      labels)
+        if parts[g]:
+            index = np.concatenate([p[0] for p in parts[g]])
+            order = np.argsort(index)
+            candidates.append(GroupCandidates(index[order], np.concatenate([p[1] for p in parts[g]])[order],
+                                              np.concatenate([p[2] for p in parts[g]])[order]))
+        else:
+            candidates.append(GroupCandidates(np.zeros(0, np.int64), np.zeros((0, len(class_groups)), np.float32),
+                                              np.zeros((0, 2), np.float32)))
+    return NetworkOutputs(expected, foreground, candidates, class_groups, lowest)
+
+
+def decode(outputs: NetworkOutputs, config: PostprocessConfig, box_unit: float) -> list[RawDetection]:
+    """Symbols from the network's outputs: per group and per (threshold, split margin) in use there, the
+    cores, split at their seeds, each a symbol with a class vote; a class is reported from the decoding
+    at its own settings."""
+    class_thresholds = config.thresholds_of_classes(outputs.class_groups)
+    class_margins = config.margins_of_classes(outputs.class_groups)
+    if class_thresholds.min() < outputs.lowest - 1e-9:
+        raise ValueError(f"outputs were kept down to energy {outputs.lowest}, the decoding needs {class_thresholds.min()}")
+    detections: list[RawDetection] = []
+    for g, candidates in enumerate(outputs.candidates):
+        members = outputs.class_groups == g
+        if not members.any() or len(candidates.index) == 0:
+            continue
+        expected = outputs.expected[g]
+        settings = sorted({(float(t), float(m)) for t, m in zip(class_thresholds[members], class_margins[members])})
+        for threshold, margin in settings:
+            keep = expected.ravel()[candidates.index] >= threshold
+            if not keep.any():
+                continue
+            core = expected >= threshold
+            labels = split_touching(core, expected, threshold + margin) if margin > 0 else None
+            found = _components(core, outputs.foreground[g], expected, candidates.index[keep], candidates.probs[keep],
+                                candidates.sizes[keep], config, box_unit, labels, sorted_index=True)
+            detections += [d for d in found
+                           if class_thresholds[d.class_index] == threshold and class_margins[d.class_index] == margin]
     return detections
 
 
@@ -154,52 +222,67 @@ def split_touching(core: np.ndarray, expected: np.ndarray, seed_level: float) ->
 
 def _components(core: np.ndarray, foreground: np.ndarray, expected: np.ndarray, index: np.ndarray, probs: np.ndarray,
                 sizes: np.ndarray, config: PostprocessConfig, box_unit: float,
-                labelled: tuple[np.ndarray, int] | None = None) -> list[RawDetection]:
+                labelled: tuple[np.ndarray, int] | None = None, sorted_index: bool = False) -> list[RawDetection]:
+    """One symbol per labelled core (vectorised over cores: a page has thousands). index (n,): the flat
+    page index of every core pixel, with its class probabilities (n, C) and log sizes (n, 2)."""
     from scipy import ndimage
 
-    width = core.shape[1]
+    height, width = core.shape
     labels, count = labelled or ndimage.label(core, structure=np.ones((3, 3), bool))
-    order = np.argsort(index)
-    index, probs, sizes = index[order], probs[order], sizes[order]
+    if count == 0:
+        return []
+    if not sorted_index:
+        order = np.argsort(index)
+        index, probs, sizes = index[order], probs[order], sizes[order]
     component = labels.ravel()[index]  # (n,) component of each core pixel, 1..count
-    rows, cols = index // width, index % width
-    pixels = np.bincount(component, minlength=count + 1)
-    fg_mean = np.bincount(component, weights=foreground.ravel()[index], minlength=count + 1) / np.maximum(pixels, 1)
+    order = np.argsort(component, kind="stable")
+    component, index, probs, sizes = component[order], index[order], probs[order], sizes[order]
+    present, starts, pixels = np.unique(component, return_index=True, return_counts=True)
+    votes = np.add.reduceat(probs, starts, axis=0)  # (k, C) summed class probabilities per core
+    classes = votes.argmax(axis=1)
+    fg_mean = np.add.reduceat(foreground.ravel()[index], starts) / pixels
+    scores = votes[np.arange(len(present)), classes] / pixels * fg_mean
+    # Size: the box head's reading, weighted towards the core's centre (where it is most reliable).
+    weight = expected.ravel()[index].astype(np.float64)
+    log_sizes = np.add.reduceat(sizes * weight[:, None], starts, axis=0) / np.add.reduceat(weight, starts)[:, None]
+    cx, cy = _refined_centres(labels, expected, count, index, component)
     detections = []
-    group_order = np.argsort(component, kind="stable")
-    bounds = np.searchsorted(component[group_order], np.arange(1, count + 2))
-    for label in range(1, count + 1):
-        members = group_order[bounds[label - 1]:bounds[label]]
-        if len(members) < config.min_component_px:
+    for k, label in enumerate(present):
+        if pixels[k] < config.min_component_px or scores[k] < config.min_score:
             continue
-        vote = probs[members].sum(axis=0)
-        class_index = int(vote.argmax())
-        score = float(vote[class_index] / len(members) * fg_mean[label])
-        if score < config.min_score:
-            continue
-        log_h, log_w = np.median(sizes[members], axis=0)
-        h, w = float(np.exp(log_h) * box_unit), float(np.exp(log_w) * box_unit)
-        cx, cy = _refined_centre(labels, expected, label, rows[members], cols[members])
-        detections.append(RawDetection(class_index, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), score))
+        h, w = float(np.exp(log_sizes[k, 0]) * box_unit), float(np.exp(log_sizes[k, 1]) * box_unit)
+        x, y = float(cx[label]), float(cy[label])
+        detections.append(RawDetection(int(classes[k]), (x - w / 2, y - h / 2, x + w / 2, y + h / 2), float(scores[k])))
     return detections
 
 
-def _refined_centre(labels: np.ndarray, expected: np.ndarray, label: int, rows: np.ndarray,
-                    cols: np.ndarray) -> tuple[float, float]:
-    """Centre of a core with sub-pixel accuracy: the centroid of the expected energy over the core and
-    one pixel around it (without other cores). A 1-px stem's centre is found to a fraction of a pixel,
-    which its box needs to overlap the truth at all."""
+def _refined_centres(labels: np.ndarray, expected: np.ndarray, count: int, index: np.ndarray,
+                     component: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (count + 1,) of all cores with sub-pixel accuracy: the centroid of the expected energy over
+    each core (its pixels `index`, labelled `component`) and the ring of unlabelled pixels around it. A
+    1-px stem's centre is found to a fraction of a pixel, which its box needs to overlap the truth at all."""
     height, width = labels.shape
-    r0, r1 = max(int(rows.min()) - 1, 0), min(int(rows.max()) + 2, height)
-    c0, c1 = max(int(cols.min()) - 1, 0), min(int(cols.max()) + 2, width)
-    window_labels = labels[r0:r1, c0:c1]
-    weights = np.where((window_labels == 0) | (window_labels == label), expected[r0:r1, c0:c1], 0.0)
-    total = float(weights.sum())
-    if total <= 0:
-        return float(cols.mean() + 0.5), float(rows.mean() + 0.5)
-    ys = np.arange(r0, r1, dtype=np.float64)[:, None] + 0.5
-    xs = np.arange(c0, c1, dtype=np.float64)[None, :] + 0.5
-    return float((weights * xs).sum() / total), float((weights * ys).sum() / total)
+    rows, cols = index // width, index % width
+    ring_index, ring_label = [], []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            r, c = rows + dy, cols + dx
+            inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+            neighbour = r[inside] * width + c[inside]
+            free = labels.ravel()[neighbour] == 0
+            ring_index.append(neighbour[free])
+            ring_label.append(component[inside][free])
+    ring = np.concatenate(ring_index)
+    ring_owner = np.concatenate(ring_label)
+    # A ring pixel counts once for each core it touches.
+    _, first = np.unique(ring.astype(np.int64) * (count + 1) + ring_owner, return_index=True)
+    pixels = np.concatenate([index, ring[first]])
+    owners = np.concatenate([component, ring_owner[first]])
+    weights = expected.ravel()[pixels].astype(np.float64)
+    total = np.maximum(np.bincount(owners, weights=weights, minlength=count + 1), 1e-12)
+    cx = np.bincount(owners, weights=weights * (pixels % width + 0.5), minlength=count + 1) / total
+    cy = np.bincount(owners, weights=weights * (pixels // width + 0.5), minlength=count + 1) / total
+    return cx, cy
 
 
 def estimate_staff_space(gray: np.ndarray) -> float | None:
