@@ -77,9 +77,12 @@ def run_evaluation(detector: Detector, dataset: SymbolDataset,
 
 def tune_decoding(detector: Detector, val: SymbolDataset, log: Callable[[str], None] | None = None,
                   thresholds: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0),
-                  margins: tuple[float, ...] = (1.0, 2.0, 3.0), min_class_count: int = 20) -> PostprocessConfig:
+                  margins: tuple[float, ...] = (1.0, 2.0, 3.0), min_class_count: int = 20,
+                  min_gain: float = 0.02) -> PostprocessConfig:
     """Decoding settings chosen on validation pages: each energy group's threshold and split margin, and
-    a threshold and margin of its own for every class with at least `min_class_count` validation symbols.
+    a threshold and margin of its own for every class with at least `min_class_count` validation symbols
+    whose AP@0.5 they raise by more than `min_gain` (each setting in use costs a decoding pass, and
+    smaller gains on a few validation pages are noise).
 
     A class belongs to exactly one group, a group's decoding touches only its own classes and AP is
     computed per class, so one decoding per candidate value (applied everywhere) scores every group and
@@ -91,7 +94,7 @@ def tune_decoding(detector: Detector, val: SymbolDataset, log: Callable[[str], N
     group_of = dict(zip(detector.package.class_names, groups.tolist()))
     group_count = int(groups.max()) + 1
     original = detector.postprocess
-    base = replace(original, class_thresholds=())
+    base = replace(original, class_thresholds=(), class_split_margins=())
     truth = [[(s.class_name, s.bbox) for s in page.symbols if s.class_name in known] for page in val.pages]
     readings = [detector.read_page(load_grayscale(val.image_path(page)), page.image, lowest_threshold=min(thresholds))
                 for page in val.pages]
@@ -125,7 +128,7 @@ def tune_decoding(detector: Detector, val: SymbolDataset, log: Callable[[str], N
         chosen = best_groups[group]
         if counts.get(name, 0) >= min_class_count:
             best = max(thresholds, key=lambda t: by_threshold[t].get(name, 0.0))
-            if by_threshold[best].get(name, 0.0) > by_threshold[chosen].get(name, 0.0):
+            if by_threshold[best].get(name, 0.0) > by_threshold[chosen].get(name, 0.0) + min_gain:
                 chosen = best
         per_class.append(chosen)
     tuned = replace(base, group_thresholds=best_groups, class_thresholds=tuple(per_class))
@@ -139,7 +142,7 @@ def tune_decoding(detector: Detector, val: SymbolDataset, log: Callable[[str], N
         chosen = best_margins[group]
         if counts.get(name, 0) >= min_class_count:
             best = max(by_margin, key=lambda m: by_margin[m].get(name, 0.0))
-            if by_margin[best].get(name, 0.0) > by_margin[chosen].get(name, 0.0):
+            if by_margin[best].get(name, 0.0) > by_margin[chosen].get(name, 0.0) + min_gain:
                 chosen = best
         class_margins.append(chosen)
     own = {name: (t, m) for name, t, m, group in zip(detector.package.class_names, per_class, class_margins, groups.tolist())
