@@ -73,7 +73,7 @@ def test_energy_groups_keep_symbols_that_share_pixels_or_centres():
     found_single = detect_array(net, pixel_index, PostprocessConfig(), box_unit=10.0)
     assert 1 not in {d.class_index for d in found_single}  # the ledger line is lost under the notehead
     class_groups = np.array([0, 1, 2])
-    grouped = make_targets(100, 100, boxes, labels, TargetConfig(), class_groups, groups=3)
+    grouped = make_targets(100, 100, boxes, labels, TargetConfig(), class_groups)
     assert grouped.energy.shape == (3, 100, 100) and (grouped.energy[1] > 0).sum() > 0
     net = PerfectNet(grouped, 8, 3)
     found = detect_array(net, pixel_index, PostprocessConfig(), box_unit=10.0, class_groups=class_groups)

@@ -300,13 +300,12 @@ def lecture_infoplane(
     config = config_from_dict(InfoPlaneConfig, {"activation": activation, "epochs": epochs, "points": points,
                                                 "estimator": estimator, "bins": bins, "seed": seed})
     result = run_infoplane(config, runs_dir, name)
-    last = -1
     console.print(f"{config.activation} network 12-10-7-5-4-3-2, {config.epochs} epochs: train accuracy "
-                  f"{result.train_accuracy[last]:.3f}, test accuracy {result.test_accuracy[last]:.3f}", highlight=False)
+                  f"{result.train_accuracy[-1]:.3f}, test accuracy {result.test_accuracy[-1]:.3f}", highlight=False)
     for label, values in (("binning", result.binning), ("KDE", result.kde)):
         if values is None:
             continue
-        layers = "  ".join(f"T{i + 1} ({x:.2f}, {y:.2f})" for i, (x, y) in enumerate(values[last]))
+        layers = "  ".join(f"T{i + 1} ({x:.2f}, {y:.2f})" for i, (x, y) in enumerate(values[-1]))
         console.print(f"{label} (I(X;T), I(T;Y)) in bits at the last epoch: {layers}", highlight=False)
     if result.binning is not None:
         console.print(f"binning estimate: {result.seconds_per_binning * 1000:.0f} ms per epoch (all layers)", highlight=False)

@@ -48,7 +48,7 @@ class CropDataset(Dataset):
     def __init__(self, dataset: SymbolDataset, class_index: dict[str, int], class_groups: np.ndarray, crop: CropConfig,
                  targets: TargetConfig, seed: int, train: bool) -> None:
         self.dataset, self.class_index, self.crop, self.targets = dataset, class_index, crop, targets
-        self.class_groups, self.groups = class_groups, int(class_groups.max()) + 1 if len(class_groups) else 1
+        self.class_groups = class_groups
         self.seed, self.train = seed, train
         self.pages = PageCache(dataset)
         power = crop.rare_power if crop.oversample_rare and train else 0.0
@@ -94,7 +94,7 @@ class CropDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             sample = self.degrade(Sample(pixels, boxes_array, labels_array), rng)
             pixels, boxes_array, labels_array = sample.image, sample.boxes, sample.labels.astype(np.int64)
-        targets = make_targets(size, size, boxes_array, labels_array, self.targets, self.class_groups, self.groups)
+        targets = make_targets(size, size, boxes_array, labels_array, self.targets, self.class_groups)
         # Ink bright on dark: zero is paper, so padding and the network's zero-padding agree.
         return (torch.from_numpy(1.0 - pixels)[None], torch.from_numpy(targets.energy),
                 torch.from_numpy(targets.classes), torch.from_numpy(targets.box), torch.from_numpy(targets.size_weight))

@@ -87,10 +87,13 @@ class Detector:
         outputs = network_outputs(self.model, (1.0 - work).astype(np.float32), self.postprocess, groups, lowest)
         return PageReading(name, width, height, found, scale, outputs)
 
-    def decode_page(self, reading: PageReading, classes: set[str] | None = None) -> PageDetections:
-        """Symbols in page pixels from a page's network outputs, with this detector's decoding settings."""
+    def decode_page(self, reading: PageReading, classes: set[str] | None = None,
+                    postprocess: PostprocessConfig | None = None) -> PageDetections:
+        """Symbols in page pixels from a page's network outputs, with this detector's decoding settings
+        (or `postprocess`)."""
         width, height, scale = reading.width, reading.height, reading.scale
-        raw = decode(reading.outputs, self.postprocess, float(self.package.input.get("box_unit", 10.0))) \
+        settings = postprocess or self.postprocess
+        raw = decode(reading.outputs, settings, float(self.package.input.get("box_unit", 10.0))) \
             if reading.outputs is not None else []
         symbols = []
         for detection in sorted(raw, key=lambda d: -d.score):

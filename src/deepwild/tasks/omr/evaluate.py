@@ -4,6 +4,7 @@ measures it (Pacha et al. 2018; see metrics.py), over the classes the model dete
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -89,68 +90,61 @@ def tune_decoding(detector: Detector, val: SymbolDataset, log: Callable[[str], N
     every class at once: each takes the value that maximises its AP@0.5 (a group: the summed AP of its
     core classes where it has any). The network runs once per page; only the decoding is repeated."""
     say = log or (lambda line: None)
-    known = set(detector.package.class_names)
-    groups = detector.class_groups
-    group_of = dict(zip(detector.package.class_names, groups.tolist()))
-    group_count = int(groups.max()) + 1
-    original = detector.postprocess
-    base = replace(original, class_thresholds=(), class_split_margins=())
-    truth = [[(s.class_name, s.bbox) for s in page.symbols if s.class_name in known] for page in val.pages]
+    names = detector.package.class_names
+    groups = detector.class_groups.tolist()
+    group_count = max(groups) + 1
+    base = replace(detector.postprocess, class_thresholds=(), class_split_margins=())
+    truth = [[(s.class_name, s.bbox) for s in page.symbols if s.class_name in set(names)] for page in val.pages]
     readings = [detector.read_page(load_grayscale(val.image_path(page)), page.image, lowest_threshold=min(thresholds))
                 for page in val.pages]
-    counts: dict[str, int] = {}
-    for page in truth:
-        for name, _ in page:
-            counts[name] = counts.get(name, 0) + 1
+    counts = Counter(name for page in truth for name, _ in page)
 
     def class_aps(postprocess: PostprocessConfig) -> dict[str, float]:
-        detector.postprocess = postprocess
-        found = [[(s.class_name, s.bbox, s.score) for s in detector.decode_page(r).symbols] for r in readings]
+        found = [[(s.class_name, s.bbox, s.score) for s in detector.decode_page(r, postprocess=postprocess).symbols]
+                 for r in readings]
         return {c.class_name: c.ap50 for c in evaluate_detections(truth, found).classes if c.ap50 is not None}
 
     def group_sums(aps: dict[str, float]) -> list[float]:
         sums = []
         for g in range(group_count):
-            members = [name for name in aps if group_of.get(name) == g]
+            members = [name for name, group in zip(names, groups) if group == g and name in aps]
             core = [name for name in members if name in CORE_CLASSES]
             sums.append(sum(aps[name] for name in (core or members)))
         return sums
 
-    by_threshold = {}
-    for candidate in thresholds:
-        by_threshold[candidate] = class_aps(replace(base, energy_threshold=candidate, split_margin=0.0,
-                                                    group_thresholds=(), group_split_margins=()))
-        say(f"energy threshold {candidate}: val AP sums per group {[round(v, 3) for v in group_sums(by_threshold[candidate])]}")
-    # Ties go to the first (lowest) candidate.
-    best_groups = tuple(max(thresholds, key=lambda t: group_sums(by_threshold[t])[g]) for g in range(group_count))
-    per_class = []
-    for name, group in zip(detector.package.class_names, groups.tolist()):
-        chosen = best_groups[group]
-        if counts.get(name, 0) >= min_class_count:
-            best = max(thresholds, key=lambda t: by_threshold[t].get(name, 0.0))
-            if by_threshold[best].get(name, 0.0) > by_threshold[chosen].get(name, 0.0) + min_gain:
-                chosen = best
-        per_class.append(chosen)
-    tuned = replace(base, group_thresholds=best_groups, class_thresholds=tuple(per_class))
-    by_margin = {0.0: class_aps(tuned)}
-    for candidate in margins:
-        by_margin[candidate] = class_aps(replace(tuned, group_split_margins=(candidate,) * group_count))
-        say(f"split margin {candidate}: val AP sums per group {[round(v, 3) for v in group_sums(by_margin[candidate])]}")
-    best_margins = tuple(max(by_margin, key=lambda m: group_sums(by_margin[m])[g]) for g in range(group_count))
-    class_margins = []
-    for name, group in zip(detector.package.class_names, groups.tolist()):
-        chosen = best_margins[group]
-        if counts.get(name, 0) >= min_class_count:
-            best = max(by_margin, key=lambda m: by_margin[m].get(name, 0.0))
-            if by_margin[best].get(name, 0.0) > by_margin[chosen].get(name, 0.0) + min_gain:
-                chosen = best
-        class_margins.append(chosen)
-    own = {name: (t, m) for name, t, m, group in zip(detector.package.class_names, per_class, class_margins, groups.tolist())
-           if (t, m) != (best_groups[group], best_margins[group])}
-    say(f"chosen: group thresholds {best_groups}, split margins {best_margins}; classes with their own "
+    def scored(what: str, candidates: dict[float, PostprocessConfig]) -> dict[float, dict[str, float]]:
+        aps_by_value = {}
+        for value, postprocess in candidates.items():
+            aps_by_value[value] = class_aps(postprocess)
+            if what:
+                say(f"{what} {value}: val AP sums per group {[round(v, 3) for v in group_sums(aps_by_value[value])]}")
+        return aps_by_value
+
+    def choose(aps_by_value: dict[float, dict[str, float]]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The best value per group (ties: the first), and per class: its group's, or its own where that
+        gains more than min_gain on a class with enough validation symbols."""
+        per_group = tuple(max(aps_by_value, key=lambda v: group_sums(aps_by_value[v])[g]) for g in range(group_count))
+        per_class = []
+        for name, group in zip(names, groups):
+            chosen = per_group[group]
+            if counts[name] >= min_class_count:
+                best = max(aps_by_value, key=lambda v: aps_by_value[v].get(name, 0.0))
+                if aps_by_value[best].get(name, 0.0) > aps_by_value[chosen].get(name, 0.0) + min_gain:
+                    chosen = best
+            per_class.append(chosen)
+        return per_group, tuple(per_class)
+
+    group_thresholds, class_thresholds = choose(scored("energy threshold", {
+        t: replace(base, energy_threshold=t, split_margin=0.0, group_thresholds=(), group_split_margins=())
+        for t in thresholds}))
+    tuned = replace(base, group_thresholds=group_thresholds, class_thresholds=class_thresholds)
+    group_margins, class_margins = choose({**scored("", {0.0: tuned}), **scored("split margin", {
+        m: replace(tuned, group_split_margins=(m,) * group_count) for m in margins})})
+    own = {name: (t, m) for name, t, m, group in zip(names, class_thresholds, class_margins, groups)
+           if (t, m) != (group_thresholds[group], group_margins[group])}
+    say(f"chosen: group thresholds {group_thresholds}, split margins {group_margins}; classes with their own "
         f"(threshold, margin): {own}")
-    detector.postprocess = original
-    return replace(tuned, group_split_margins=best_margins, class_split_margins=tuple(class_margins))
+    return replace(tuned, group_split_margins=group_margins, class_split_margins=class_margins)
 
 
 def evaluate(ref: str | Path, split: str = "test", root: str | Path | None = None, data: str | Path | None = None,

@@ -70,7 +70,7 @@ class GroupCandidates:
     """One energy group's pixels that may belong to a core at any threshold in use (expected energy ≥
     the lowest), with what the heads say there."""
 
-    index: np.ndarray  # (n,) flat page index, sorted
+    index: np.ndarray  # (n,) flat page index
     probs: np.ndarray  # (n, C) float32 class probabilities among the group's classes
     sizes: np.ndarray  # (n, 2) float32 log(h / unit), log(w / unit)
 
@@ -138,10 +138,7 @@ def network_outputs(model: torch.nn.Module, ink: np.ndarray, config: Postprocess
     candidates = []
     for g in range(groups):
         if parts[g]:
-            index = np.concatenate([p[0] for p in parts[g]])
-            order = np.argsort(index)
-            candidates.append(GroupCandidates(index[order], np.concatenate([p[1] for p in parts[g]])[order],
-                                              np.concatenate([p[2] for p in parts[g]])[order]))
+            candidates.append(GroupCandidates(*(np.concatenate([part[k] for part in parts[g]]) for k in range(3))))
         else:
             candidates.append(GroupCandidates(np.zeros(0, np.int64), np.zeros((0, len(class_groups)), np.float32),
                                               np.zeros((0, 2), np.float32)))
@@ -170,7 +167,7 @@ def decode(outputs: NetworkOutputs, config: PostprocessConfig, box_unit: float) 
             core = expected >= threshold
             labels = split_touching(core, expected, threshold + margin) if margin > 0 else None
             found = _components(core, outputs.foreground[g], expected, candidates.index[keep], candidates.probs[keep],
-                                candidates.sizes[keep], config, box_unit, labels, sorted_index=True)
+                                candidates.sizes[keep], config, box_unit, labels)
             detections += [d for d in found
                            if class_thresholds[d.class_index] == threshold and class_margins[d.class_index] == margin]
     return detections
@@ -222,18 +219,15 @@ def split_touching(core: np.ndarray, expected: np.ndarray, seed_level: float) ->
 
 def _components(core: np.ndarray, foreground: np.ndarray, expected: np.ndarray, index: np.ndarray, probs: np.ndarray,
                 sizes: np.ndarray, config: PostprocessConfig, box_unit: float,
-                labelled: tuple[np.ndarray, int] | None = None, sorted_index: bool = False) -> list[RawDetection]:
+                labelled: tuple[np.ndarray, int] | None = None) -> list[RawDetection]:
     """One symbol per labelled core (vectorised over cores: a page has thousands). index (n,): the flat
     page index of every core pixel, with its class probabilities (n, C) and log sizes (n, 2)."""
     from scipy import ndimage
 
-    height, width = core.shape
+    width = core.shape[1]
     labels, count = labelled or ndimage.label(core, structure=np.ones((3, 3), bool))
     if count == 0:
         return []
-    if not sorted_index:
-        order = np.argsort(index)
-        index, probs, sizes = index[order], probs[order], sizes[order]
     component = labels.ravel()[index]  # (n,) component of each core pixel, 1..count
     order = np.argsort(component, kind="stable")
     component, index, probs, sizes = component[order], index[order], probs[order], sizes[order]

@@ -40,11 +40,17 @@ class CropTargets:
     size_weight: np.ndarray  # (G, H, W) float32: 1 off markers, 1 … max_size_boost on them
 
 
+def group_count(class_groups: np.ndarray) -> int:
+    """How many energy groups the classes fall into (group indices 0 … n − 1)."""
+    return int(np.max(class_groups)) + 1 if len(class_groups) else 1
+
+
 def make_targets(height: int, width: int, boxes: np.ndarray, labels: np.ndarray, config: TargetConfig,
-                 class_groups: np.ndarray | None = None, groups: int = 1) -> CropTargets:
+                 class_groups: np.ndarray | None = None) -> CropTargets:
     """boxes (N, 4) x0, y0, x1, y1 in crop pixels; labels (N,) class indices; class_groups (C,) the
     energy group of each class (None: all in group 0)."""
     levels = config.energy_levels
+    groups = group_count(class_groups) if class_groups is not None else 1
     energy = np.zeros((groups, height, width), np.int64)
     owner_energy = np.zeros((groups, height, width), np.float32)  # continuous energy of the current owner
     owner_area = np.full((groups, height, width), np.inf, np.float32)

@@ -31,7 +31,7 @@ from deepwild.models import build_model
 from deepwild.tasks.omr.data import CropConfig, CropDataset
 from deepwild.tasks.omr.model_io import TASK
 from deepwild.tasks.omr.postprocess import PostprocessConfig
-from deepwild.tasks.omr.targets import TargetConfig, group_of_classes
+from deepwild.tasks.omr.targets import TargetConfig, group_count, group_of_classes
 
 # Long symbols that span others (their centres lie on other symbols) are left to other tools.
 DEFAULT_EXCLUDED = ("staff", "slur", "tie", "dynamicCrescendoHairpin", "dynamicDiminuendoHairpin", "tupletBracket",
@@ -92,7 +92,7 @@ class OMRLoss:
     def __init__(self, config: Config, weights: torch.Tensor | None, class_groups: np.ndarray) -> None:
         self.config, self.weights = config, weights
         levels = config.targets.energy_levels
-        self.levels, self.groups = levels, int(class_groups.max()) + 1 if len(class_groups) else 1
+        self.levels, self.groups = levels, group_count(class_groups)
         self.use_weights = config.imbalance != "none"
         # Markers are a small share of pixels: without focal loss, weight the marker levels up instead.
         self.marker_weight = 4.0 if config.imbalance == "weighted" else 1.0
@@ -193,7 +193,7 @@ class ExportDetector(HookBase):
 
 def model_args(config: Config, num_classes: int, class_groups: np.ndarray) -> dict[str, Any]:
     return {"num_classes": num_classes, "energy_levels": config.targets.energy_levels, "widths": list(config.widths),
-            "groups": int(class_groups.max()) + 1 if len(class_groups) else 1, "head_width": config.head_width}
+            "groups": group_count(class_groups), "head_width": config.head_width}
 
 
 def choose_classes(counts: dict[str, int], config: Config) -> list[str]:
