@@ -21,6 +21,7 @@ from deepwild.core.errors import TrainingDivergedError
 from deepwild.engine.config import TrainConfig
 from deepwild.engine.distributed import DistInfo, all_reduce_sum, barrier, setup_distributed
 from deepwild.engine.hooks import HookBase
+from deepwild.engine.run import RunDir
 
 
 @dataclass
@@ -86,8 +87,9 @@ def seed_everything(seed: int) -> None:
 
 class Trainer:
     def __init__(self, problem: TrainingProblem, config: TrainConfig, hooks: Sequence[HookBase] = (),
-                 dist: DistInfo | None = None) -> None:
+                 dist: DistInfo | None = None, run: RunDir | None = None) -> None:
         self.problem, self.config = problem, config
+        self.run = run  # where hooks write (None for a bare loop, e.g. in tests)
         self.dist = dist or setup_distributed(config.device)
         self.hooks = [h for h in hooks if self.dist.is_main or h.all_ranks]
         self.model = problem.model.to(self.dist.device)

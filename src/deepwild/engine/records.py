@@ -181,7 +181,7 @@ def run_training(problem: TrainingProblem, trainer_config: Any, run: RunDir, tas
     check_tracking(track, tracking_uri)
     if track == "mlflow" and dist.is_main:
         hooks.append(MLflowHook(run, tracking_uri))
-    trainer = Trainer(problem, trainer_config, hooks, dist)
+    trainer = Trainer(problem, trainer_config, hooks, dist, run)
     status = "failed"
     try:
         result = trainer.fit()

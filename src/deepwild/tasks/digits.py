@@ -31,6 +31,9 @@ from deepwild.engine.loop import Trainer, TrainingProblem, TrainResult, seed_eve
 from deepwild.engine.records import prepare_run, run_training
 from deepwild.engine.run import RunDir, resolve_model, runs_root
 from deepwild.engine.tracking import check_tracking
+from deepwild.interpret.config import InterpretConfig
+from deepwild.interpret.hooks import interpret_hooks
+from deepwild.interpret.probe import Probe
 from deepwild.models import build_model
 from deepwild.tasks.classification import (classification_metrics, classification_step, classification_validate,
                                            load_classifier, predict_probabilities, write_classification_eval)
@@ -50,6 +53,7 @@ class Config:
     dropout: float = 0.1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=64, lr=3e-3,
                                                                    weight_decay=1e-4, warmup_steps=20))
+    interpret: InterpretConfig = field(default_factory=InterpretConfig)
 
     def validate(self) -> None:
         if not 8 <= self.image_size <= 256:
@@ -90,6 +94,17 @@ def build_problem(config: Config, split: Split) -> TrainingProblem:
         monitor="val_accuracy",
         monitor_mode="max",
     )
+
+
+def interpret_probe(config: Config, split: Split) -> Probe:
+    """Validation digits for the interpretability hooks: one per class to explain, the rest as the pool."""
+    images, labels = split_tensors(config, split, "val")
+    first_of_class = [int(np.flatnonzero(labels == c)[0]) for c in range(len(CLASS_NAMES)) if (labels == c).any()]
+    chosen = first_of_class[:config.interpret.attribution_inputs]
+    pool = slice(0, config.interpret.infoplane_samples)
+    return Probe(inputs=images[chosen], labels=torch.from_numpy(labels[chosen]), pool=images[pool],
+                 pool_labels=torch.from_numpy(labels[pool]), class_names=tuple(CLASS_NAMES),
+                 layers=("conv1", "conv2", "conv3"), kind="classifier")
 
 
 def data_record(config: Config, split: Split) -> dict[str, Any]:
@@ -148,7 +163,8 @@ def train(config: Config, root: str | Path | None = None, name: str | None = Non
     export = ExportModel(run, config, split)
     try:
         result = run_training(problem, config.train, run, TASK, dist, resume=resume is not None,
-                              extra_hooks=(*extra_hooks, export), track=track, tracking_uri=tracking_uri)
+                              extra_hooks=(*interpret_hooks(config.interpret, interpret_probe(config, split)),
+                                           *extra_hooks, export), track=track, tracking_uri=tracking_uri)
     finally:
         teardown_distributed()
     return TrainOutcome(run=run, result=result, package=export.package)

@@ -98,3 +98,38 @@ class CropDataset(Dataset):
         # Ink bright on dark: zero is paper, so padding and the network's zero-padding agree.
         return (torch.from_numpy(1.0 - pixels)[None], torch.from_numpy(targets.energy),
                 torch.from_numpy(targets.classes), torch.from_numpy(targets.box), torch.from_numpy(targets.size_weight))
+
+
+def symbol_crops(dataset: SymbolDataset, class_index: dict[str, int], size: int, count: int,
+                 max_pages: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` crops (count, 1, size, size), ink bright, each centred on one symbol, and the symbols' classes.
+
+    Classes take turns (the most common first: noteheads, stems, beams), so a few crops already show
+    many kinds of symbol; the choice
+    is deterministic, so interpretability pictures of different epochs show the same inputs.
+    """
+    pages = PageCache(dataset)
+    by_class: dict[int, list[tuple[int, float, float]]] = {}
+    for page_index, page in enumerate(dataset.pages[:max_pages]):
+        for symbol in page.symbols:
+            if symbol.class_name in class_index:
+                x0, y0, x1, y1 = symbol.bbox
+                by_class.setdefault(class_index[symbol.class_name], []).append((page_index, (x0 + x1) / 2, (y0 + y1) / 2))
+    order = sorted(by_class, key=lambda label: (-len(by_class[label]), label))
+    chosen: list[tuple[int, int, float, float]] = []
+    turn = 0
+    while len(chosen) < count and any(turn < len(by_class[label]) for label in order):
+        chosen += [(label, *by_class[label][turn]) for label in order if turn < len(by_class[label])]
+        turn += 1
+    chosen = chosen[:count]
+    images = np.zeros((len(chosen), 1, size, size), np.float32)
+    for row, (_, page_index, cx, cy) in enumerate(chosen):
+        full = pages.get(page_index)
+        x0, y0 = int(round(cx)) - size // 2, int(round(cy)) - size // 2
+        window = np.full((size, size), 255, np.uint8)
+        sx0, sy0 = max(x0, 0), max(y0, 0)
+        part = full[sy0:y0 + size, sx0:x0 + size]
+        window[sy0 - y0:sy0 - y0 + part.shape[0], sx0 - x0:sx0 - x0 + part.shape[1]] = part
+        images[row, 0] = 1.0 - window.astype(np.float32) / 255.0
+    labels = torch.tensor([label for label, *_ in chosen], dtype=torch.int64)
+    return torch.from_numpy(images), labels

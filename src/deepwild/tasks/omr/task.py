@@ -27,8 +27,12 @@ from deepwild.engine.loop import StepOutput, Trainer, TrainingProblem, TrainResu
 from deepwild.engine.records import prepare_run, run_training
 from deepwild.engine.run import RunDir
 from deepwild.engine.tracking import check_tracking
+from deepwild.data.symbols import SymbolDataset
+from deepwild.interpret.config import InterpretConfig
+from deepwild.interpret.hooks import interpret_hooks
+from deepwild.interpret.probe import Probe
 from deepwild.models import build_model
-from deepwild.tasks.omr.data import CropConfig, CropDataset
+from deepwild.tasks.omr.data import CropConfig, CropDataset, symbol_crops
 from deepwild.tasks.omr.model_io import TASK
 from deepwild.tasks.omr.postprocess import PostprocessConfig
 from deepwild.tasks.omr.targets import TargetConfig, group_count, group_of_classes
@@ -65,6 +69,7 @@ class Config:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         epochs=20, batch_size=12, lr=3e-3, weight_decay=1e-4, warmup_steps=50, grad_clip=5.0, num_workers=1,
         checkpoint_every=50))
+    interpret: InterpretConfig = field(default_factory=InterpretConfig)
 
     def validate(self) -> None:
         if len(self.widths) != 4 or min(self.widths) < 1:
@@ -261,13 +266,27 @@ def train(config: Config, root: str | Path | None = None, name: str | None = Non
     problem = TrainingProblem(model=model, train_set=crops, val_set=val_crops, step=loss, validate=validate(loss),
                               monitor="val_loss", monitor_mode="min")
     export = ExportDetector(run, config, classes, class_groups, staff_space, data_info)
+    probe = interpret_probe(config, val_set, classes, class_index)
     try:
         result = run_training(problem, config.train, run, TASK, dist, resume=resume is not None,
-                              extra_hooks=(SetCropEpoch(crops), *extra_hooks, export), track=track,
+                              extra_hooks=(SetCropEpoch(crops), *interpret_hooks(config.interpret, probe), *extra_hooks,
+                                           export), track=track,
                               tracking_uri=tracking_uri)
     finally:
         teardown_distributed()
     return TrainOutcome(run=run, result=result, package=export.package)
+
+
+PROBE_LAYERS = ("stem", "down1", "down2", "context", "up2", "up1")
+PROBE_CROP = 96  # px: about ten staff spaces around the explained symbol
+
+
+def interpret_probe(config: Config, val_set: SymbolDataset, classes: list[str], class_index: dict[str, int]) -> Probe:
+    """Validation crops centred on symbols: the detector is explained at their centre pixel."""
+    n = config.interpret.attribution_inputs
+    pool, pool_labels = symbol_crops(val_set, class_index, PROBE_CROP, max(config.interpret.infoplane_samples, n))
+    return Probe(inputs=pool[:n], labels=pool_labels[:n], pool=pool, pool_labels=pool_labels,
+                 class_names=tuple(classes), layers=PROBE_LAYERS, kind="detector")
 
 
 def config_of_run(run: RunDir) -> Config:

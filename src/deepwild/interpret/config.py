@@ -1,0 +1,34 @@
+"""The always-on interpretability hooks of a training run, one switch each (`--set interpret.features=false`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deepwild.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class InterpretConfig:
+    # The training process: gradient norm per layer, weight and activation histograms, dead-unit share.
+    process: bool = True
+    process_every: int = 10  # optimizer steps between gradient-norm records
+    # Feature visualisation (Olah et al. 2017) and each channel's top-activating validation inputs.
+    features: bool = True
+    features_every: int = 0  # epochs between feature pictures; 0 = only at the end of training
+    features_channels: int = 6  # channels drawn per layer
+    features_steps: int = 96  # optimisation steps per picture
+    # Attribution (Grad-CAM, guided backpropagation, integrated gradients) on fixed validation inputs.
+    attribution: bool = True
+    attribution_every: int = 1  # epochs between attribution pictures
+    attribution_inputs: int = 4
+    # The information plane (Shwartz-Ziv & Tishby 2017): I(X;T), I(T;Y) per epoch, binning and KDE.
+    infoplane: bool = True
+    infoplane_samples: int = 512  # validation inputs the estimates use
+
+    def validate(self) -> None:
+        for name in ("process_every", "features_channels", "features_steps", "attribution_every",
+                     "attribution_inputs", "infoplane_samples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"interpret.{name} must be at least 1, got {getattr(self, name)}")
+        if self.features_every < 0:
+            raise ConfigError(f"interpret.features_every must not be negative, got {self.features_every}")
