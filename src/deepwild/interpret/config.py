@@ -24,11 +24,16 @@ class InterpretConfig:
     # The information plane (Shwartz-Ziv & Tishby 2017): I(X;T), I(T;Y) per epoch, binning and KDE.
     infoplane: bool = True
     infoplane_samples: int = 512  # validation inputs the estimates use
+    # The heavier analyses (pictures, KDE) together take at most this share of training time
+    # (see interpret.schedule); 0 = no budget, every scheduled analysis runs.
+    budget_share: float = 0.03
 
     def validate(self) -> None:
         for name in ("process_every", "features_channels", "features_steps", "attribution_every",
                      "attribution_inputs", "infoplane_samples"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"interpret.{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.budget_share <= 1.0:
+            raise ConfigError(f"interpret.budget_share must lie between 0 and 1, got {self.budget_share}")
         if self.features_every < 0:
             raise ConfigError(f"interpret.features_every must not be negative, got {self.features_every}")

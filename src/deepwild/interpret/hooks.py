@@ -9,8 +9,11 @@ from __future__ import annotations
 from deepwild.engine.hooks import HookBase
 from deepwild.interpret.config import InterpretConfig
 from deepwild.interpret.probe import Probe
+from deepwild.interpret.schedule import CostBudget
 
 
 def interpret_hooks(config: InterpretConfig, probe: Probe) -> list[HookBase]:
+    budget = CostBudget(config.budget_share or None)  # shared by the heavier analyses
     hooks: list[HookBase] = []
+    del budget  # (each hook that draws pictures takes `budget`)
     return hooks
