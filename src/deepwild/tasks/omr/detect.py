@@ -17,6 +17,7 @@ from deepwild.core.errors import InputError, ModelPackageError
 from deepwild.core.images import DEFAULT_MAX_PIXELS, load_grayscale
 from deepwild.core.package import ModelPackage
 from deepwild.core.results import PageDetections, Symbol
+from deepwild.models.inference import fold_batchnorm
 from deepwild.tasks.omr.model_io import load_detector
 from deepwild.tasks.omr.postprocess import (NetworkOutputs, PostprocessConfig, decode, estimate_staff_space,
                                             network_outputs)
@@ -39,12 +40,15 @@ class Detector:
         if groups is not None and (len(groups) != len(package.class_names)
                                    or not all(0 <= int(g) < getattr(model, "groups", 1) for g in groups)):
             raise ModelPackageError(f"model {model_dir}: its class groups do not fit its network")
-        values = {**package.config.get("postprocess", {})}
+        # The package carries the decoding chosen for the model; how a page is tiled is this machine's
+        # memory plan, not the model's, so it stays at the current default.
+        values = {k: v for k, v in package.config.get("postprocess", {}).items() if k != "tile"}
         if min_score is not None:
             values["min_score"] = min_score
         config = PostprocessConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
                                       if k in PostprocessConfig.__dataclass_fields__})
-        return cls(package, model, config)
+        # Detection only runs the network forward: batch norm folded into the convolutions saves time.
+        return cls(package, fold_batchnorm(model), config)
 
     def detect_file(self, path: Path, classes: set[str] | None = None, staff_space: float | None = None,
                     max_pixels: int = DEFAULT_MAX_PIXELS) -> PageDetections:
