@@ -6,7 +6,7 @@ overlapping tiles, decoded into symbols, and the boxes are mapped back to the pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,8 @@ from deepwild.core.package import ModelPackage
 from deepwild.core.results import PageDetections, Symbol
 from deepwild.models.inference import fold_batchnorm
 from deepwild.tasks.omr.model_io import load_detector
-from deepwild.tasks.omr.postprocess import (NetworkOutputs, PostprocessConfig, decode, estimate_staff_space,
-                                            network_outputs)
+from deepwild.tasks.omr.postprocess import (NetworkOutputs, PostprocessConfig, Staff, decode, estimate_staff_space,
+                                            find_staves, network_outputs, outside_staves)
 
 MIN_SIDE = 32  # px: anything smaller cannot hold a staff
 BLANK_INK_SHARE = 0.0005  # a page with less ink than this is blank: no symbols, not an error
@@ -89,7 +89,7 @@ class Detector:
         groups = self.class_groups
         lowest = lowest_threshold if lowest_threshold is not None else float(self.postprocess.thresholds_of_classes(groups).min())
         outputs = network_outputs(self.model, (1.0 - work).astype(np.float32), self.postprocess, groups, lowest)
-        return PageReading(name, width, height, found, scale, outputs)
+        return PageReading(name, width, height, found, scale, outputs, find_staves(work, found * scale))
 
     def decode_page(self, reading: PageReading, classes: set[str] | None = None,
                     postprocess: PostprocessConfig | None = None) -> PageDetections:
@@ -99,6 +99,9 @@ class Detector:
         settings = postprocess or self.postprocess
         raw = decode(reading.outputs, settings, float(self.package.input.get("box_unit", 10.0))) \
             if reading.outputs is not None else []
+        if settings.ledger_lines_outside_staves and reading.staves and reading.staff_space:
+            ledger = np.array([name == "legerLine" for name in self.package.class_names])
+            raw = outside_staves(raw, reading.staves, reading.staff_space * scale, ledger)
         symbols = []
         for detection in sorted(raw, key=lambda d: -d.score):
             name_of_class = self.package.class_names[detection.class_index]
@@ -122,6 +125,7 @@ class PageReading:
     staff_space: float | None
     scale: float
     outputs: NetworkOutputs | None
+    staves: list[Staff] = field(default_factory=list)  # in the network's input pixels
 
 
 def save_detections(result: PageDetections, gray: np.ndarray, out: Path, overlay: bool = True) -> Path:

@@ -34,6 +34,9 @@ class PostprocessConfig:
     # decoding at its own threshold (small symbols such as dots need a lower one than clefs).
     class_thresholds: tuple[float, ...] = ()
     class_split_margins: tuple[float, ...] = ()  # likewise (time-signature digits touch; most symbols do not)
+    # Ledger lines extend the staff: one found between a staff's top and bottom lines is a staff line
+    # through a notehead, which looks the same up close (see `find_staves`).
+    ledger_lines_outside_staves: bool = True
     min_component_px: int = 1
     min_score: float = 0.05
     # px per tile side (multiple of 8): a 1240 × 1754 page in one pass (no overlap computed twice; peak
@@ -279,6 +282,60 @@ def _refined_centres(labels: np.ndarray, expected: np.ndarray, count: int, index
     cx = np.bincount(owners, weights=weights * (pixels % width + 0.5), minlength=count + 1) / total
     cy = np.bincount(owners, weights=weights * (pixels // width + 0.5), minlength=count + 1) / total
     return cx, cy
+
+
+@dataclass(frozen=True)
+class Staff:
+    top: float  # centre row of its top line
+    bottom: float  # centre row of its bottom line
+    left: float
+    right: float
+
+
+def find_staves(gray: np.ndarray, staff_space: float) -> list[Staff]:
+    """Five-line staves of a page (gray (H, W), 1 = paper) whose staff-line distance is `staff_space`:
+    rows holding a long unbroken ink run are staff-line rows; adjacent rows form one line; five lines
+    a staff space apart form a staff."""
+    ink = gray < 0.75
+    padded = np.pad(ink, ((0, 0), (1, 1)), constant_values=False).astype(np.int8)
+    change = np.diff(padded, axis=1)
+    start_rows, starts = np.nonzero(change == 1)
+    _, ends = np.nonzero(change == -1)
+    long_run = (ends - starts) >= max(8 * staff_space, ink.shape[1] // 8)  # beams are shorter than this
+    rows, lefts, rights = start_rows[long_run], starts[long_run], ends[long_run]
+    lines: list[list[float]] = []  # [first row, last row, left, right]
+    for row in np.unique(rows):
+        left, right = float(lefts[rows == row].min()), float(rights[rows == row].max())
+        if lines and row - lines[-1][1] <= 1:
+            line = lines[-1]
+            line[1], line[2], line[3] = row, min(line[2], left), max(line[3], right)
+        else:
+            lines.append([row, row, left, right])
+    centres = [(first + last) / 2 for first, last, _, _ in lines]
+    staves, i = [], 0
+    while i + 5 <= len(lines):
+        gaps = np.diff(centres[i:i + 5])
+        if np.all(np.abs(gaps - staff_space) <= 0.3 * staff_space):
+            group = lines[i:i + 5]
+            staves.append(Staff(centres[i], centres[i + 4], min(g[2] for g in group), max(g[3] for g in group)))
+            i += 5
+        else:
+            i += 1
+    return staves
+
+
+def outside_staves(detections: list[RawDetection], staves: list[Staff], staff_space: float,
+                   classes: np.ndarray) -> list[RawDetection]:
+    """Drops the detections of `classes` (a (C,) mask) whose centre lies within a staff: more than half a
+    staff space inside its outer lines, where a ledger line never is."""
+    kept = []
+    for detection in detections:
+        if classes[detection.class_index]:
+            cx, cy = (detection.box[0] + detection.box[2]) / 2, (detection.box[1] + detection.box[3]) / 2
+            if any(s.left <= cx <= s.right and s.top - staff_space / 2 < cy < s.bottom + staff_space / 2 for s in staves):
+                continue
+        kept.append(detection)
+    return kept
 
 
 def estimate_staff_space(gray: np.ndarray) -> float | None:
