@@ -50,7 +50,7 @@ def train_digits(
     config_file: opt.ConfigFile = None, sets: opt.Sets = None, epochs: opt.Epochs = None, batch_size: opt.BatchSize = None,
     lr: opt.LearningRate = None, seed: opt.Seed = None, device: opt.Device = None, precision: opt.Precision = None,
     threads: opt.Threads = None, progress: opt.Progress = None, name: opt.Name = None, runs_dir: opt.RunsDir = None,
-    resume: opt.Resume = None, track: opt.Track = None, tracking_uri: opt.TrackingUri = None,
+    resume: opt.Resume = None, track: opt.Track = None, tracking_uri: opt.TrackingUri = None, report: opt.Report = True,
 ) -> None:
     """Classify scikit-learn's handwritten digits with a small CNN (runs under torchrun too)."""
     from deepwild.tasks import digits
@@ -58,7 +58,8 @@ def train_digits(
     config, resume_path = opt.training_config(digits, config_file, sets, resume, runs_dir, dict(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, precision=precision, threads=threads,
         progress=progress))
-    outcome = digits.train(config, root=runs_dir, name=name, resume=resume_path, track=track, tracking_uri=tracking_uri)
+    outcome = digits.train(config, root=runs_dir, name=name, resume=resume_path, track=track, tracking_uri=tracking_uri,
+                           extra_hooks=_report_hooks(report))
     if outcome.package is not None:
         metrics = outcome.package.metrics
         console.print(f"run      {outcome.run.path}\n"
@@ -66,9 +67,24 @@ def train_digits(
                       f"curves   {outcome.run.plots / 'learning_curves.png'}\n"
                       f"best epoch {metrics['best_epoch']}: val accuracy {metrics['val_accuracy']:.4f}, "
                       f"test accuracy {metrics['test_accuracy']:.4f}", highlight=False)
+        _final_report(outcome.run.path, report)
+
+
+def _report_hooks(report: bool) -> tuple:
+    """The hook that rebuilds the run's report after every epoch, unless --no-report."""
+    if not report:
+        return ()
+    from deepwild.report.hook import ReportHook
+
+    return (ReportHook(),)
+
+
+def _final_report(run_path: Path, report: bool) -> None:
+    # Once more after the model export (the hooks ran before it), so that the model's metrics are in.
+    if report:
         from deepwild.report.html import build_report
 
-        console.print(f"report   {build_report(outcome.run.path)}", highlight=False)
+        console.print(f"report   {build_report(run_path)}", highlight=False)
 
 
 @train_app.command("omr")
@@ -77,7 +93,7 @@ def train_omr(
     config_file: opt.ConfigFile = None, sets: opt.Sets = None, epochs: opt.Epochs = None, batch_size: opt.BatchSize = None,
     lr: opt.LearningRate = None, seed: opt.Seed = None, device: opt.Device = None, precision: opt.Precision = None,
     threads: opt.Threads = None, progress: opt.Progress = None, name: opt.Name = None, runs_dir: opt.RunsDir = None,
-    resume: opt.Resume = None, track: opt.Track = None, tracking_uri: opt.TrackingUri = None,
+    resume: opt.Resume = None, track: opt.Track = None, tracking_uri: opt.TrackingUri = None, report: opt.Report = True,
 ) -> None:
     """Music symbol detection: train a Deep Watershed Detector on score pages (runs under torchrun too)."""
     from deepwild.tasks import omr
@@ -87,12 +103,14 @@ def train_omr(
     config, resume_path = opt.training_config(omr, config_file, sets, resume, runs_dir, dict(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, precision=precision, threads=threads,
         progress=progress))
-    outcome = omr.train(config, root=runs_dir, name=name, resume=resume_path, track=track, tracking_uri=tracking_uri)
+    outcome = omr.train(config, root=runs_dir, name=name, resume=resume_path, track=track, tracking_uri=tracking_uri,
+                        extra_hooks=_report_hooks(report))
     if outcome.package is not None:
         console.print(f"run      {outcome.run.path}\nmodel    {outcome.run.model_dir}\n"
                       f"curves   {outcome.run.plots / 'learning_curves.png'}\n"
                       f"classes  {len(outcome.package.class_names)}; evaluate with "
                       f"`deepwild eval {outcome.run.path} --data {config.data} --split test`", highlight=False)
+        _final_report(outcome.run.path, report)
 
 
 @app.command("eval")
@@ -109,13 +127,17 @@ def evaluate(
     from deepwild.engine.run import resolve_model
     from deepwild.tasks import load_task
 
-    model_dir, _ = resolve_model(model, runs_dir)
+    model_dir, model_run = resolve_model(model, runs_dir)
     task_name = read_model_package(model_dir).task
     task = load_task(task_name)
     if data is not None and task_name == "digits":
         raise DeepwildError("digits models are evaluated on their own stored split; drop --data")
     extra = {"data": data} if data is not None else {}
     result = task.evaluate(model, split, root=runs_dir, **extra)
+    if model_run is not None and (model_run.path / "report" / "index.html").is_file():
+        from deepwild.report.html import build_report
+
+        build_report(model_run.path)  # the run's report shows its evaluations too
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
         return
@@ -212,6 +234,49 @@ def detect(
 
 def _split_csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command("explain")
+def explain(
+    model: Annotated[str, typer.Argument(help="A run (path or name), a model package folder, or `shipped` (the "
+                                              "shipped music symbol detector).", metavar="RUN_OR_MODEL")],
+    image: Annotated[Path, typer.Argument(help="A digit image (classifier) or a page of music (detector).",
+                                          metavar="INPUT")],
+    out: Annotated[Path, typer.Option(help="Folder for the figure, one PNG per method and the JSON.")] = Path("explanations"),
+    symbol: Annotated[Optional[int], typer.Option(help="Detector: the symbol to explain, by its index in the page's "
+                                                       "detections (0 = highest score, as `deepwild detect` lists them).")] = None,
+    at: Annotated[Optional[str], typer.Option(help="Detector: explain the detected symbol at page pixel X,Y.")] = None,
+    target: Annotated[Optional[str], typer.Option(help="Explain this class (default: the predicted or detected one).")] = None,
+    methods: Annotated[str, typer.Option(help="Comma-separated: gradcam, guided, ig.")] = "gradcam,guided,ig",
+    layer: Annotated[Optional[str], typer.Option(help="Grad-CAM layer (a feature map name; default: the last one).")] = None,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 120_000_000,
+    runs_dir: opt.RunsDir = None,
+) -> None:
+    """Attribution maps (Grad-CAM, guided backprop, integrated gradients) for one input of a model."""
+    from deepwild.core.errors import InputError
+    from deepwild.tasks.explain import explain as explain_input
+
+    position = None
+    if at is not None:
+        try:
+            x, y = (float(v) for v in at.split(","))
+        except ValueError:
+            raise InputError(f"--at takes a page position X,Y in pixels, e.g. --at 640,212; got {at!r}") from None
+        position = (x, y)
+    result = explain_input(model, image, out, symbol=symbol, at=position, target=target,
+                           methods=tuple(_split_csv(methods)), layer=layer, root=runs_dir, max_pixels=max_pixels)
+    if result.symbol is not None:
+        s = result.symbol
+        console.print(f"symbol   #{s['index']} of {s['of']}: {s['class']} (score {s['score']:.2f}) at "
+                      f"{', '.join(f'{v:.0f}' for v in s['bbox'])}; crop of {s['crop_size']} px at the model's scale",
+                      highlight=False)
+    console.print(f"explained {result.target}; the network predicts {result.predicted} ({result.probability:.2f})",
+                  highlight=False)
+    if result.integrated_gradients:
+        ig = result.integrated_gradients
+        console.print(f"integrated gradients add up to {ig['sum']:.4f}; score(input) − score(no ink) = "
+                      f"{ig['score_gap']:.4f} (completeness gap {ig['completeness_gap']:+.4f})", highlight=False)
+    console.print(f"figure   {result.files['figure']}\njson     {result.files['json']}", highlight=False)
 
 
 @app.command("runs")
@@ -312,16 +377,121 @@ def lecture_infoplane(
     console.print(f"figure   {result.figure}\nrun      {result.run.path}", highlight=False)
 
 
+@lecture_app.command("landscape")
+def lecture_landscape(
+    model: Annotated[str, typer.Argument(help="A run (path or name), a model package folder, or `shipped` (the shipped "
+                                              "music symbol detector).", metavar="RUN_OR_MODEL")],
+    steps: Annotated[Optional[int], typer.Option(help="Grid points per direction, odd: the centre is the trained model "
+                                                      "(default: 21 for digits, 11 for detectors).")] = None,
+    span: Annotated[float, typer.Option(help="The grid covers [-span, span] along each direction (1 = each filter's own norm).")] = 1.0,
+    samples: Annotated[Optional[int], typer.Option(help="Validation inputs in the fixed batch (default: 64 digits, "
+                                                        "8 detector crops).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the two random directions.")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch (0 = torch's default).")] = 1,
+    data: Annotated[Optional[Path], typer.Option(help="Detectors: a dataset folder (made by `deepwild data scores`) "
+                                                      "whose validation pages give the batch.")] = None,
+    runs_dir: opt.RunsDir = None,
+    name: opt.Name = None,
+) -> None:
+    """The loss landscape around a trained model along two filter-normalised random directions (Li et al. 2018)."""
+    from deepwild.core.config import config_from_dict
+    from deepwild.lecture.landscape import LandscapeConfig, LossProblem, landscape, problem_for
+
+    if model == "shipped" and not Path(model).exists():
+        from deepwild.tasks.omr.shipped import shipped_model
+
+        model = str(shipped_model())
+    detector = data is not None  # a detector's forward pass costs ~50 digits': a coarser grid, fewer inputs
+    config = config_from_dict(LandscapeConfig, {"steps": steps or (11 if detector else 21), "span": span, "seed": seed,
+                                                "threads": threads, "samples": samples or (8 if detector else 64)})
+    config.validate()
+    if detector:  # the detector's loss comes from its task (lecture code does not import tasks)
+        from deepwild.tasks.omr.landscape import detector_loss
+
+        fixed = detector_loss(model, data, config.samples, runs_dir)
+        problem = LossProblem(model=fixed.model, loss=fixed.loss, name=fixed.name, data=fixed.data)
+    else:
+        problem = problem_for(model, config.samples, runs_dir)
+    result = landscape(problem, config, runs_dir, name)
+    losses, middle = result.losses, len(result.alphas) // 2
+    console.print(f"{problem.name} on {problem.data}: {config.steps}×{config.steps} grid over α, β in "
+                  f"[{-config.span:g}, {config.span:g}] in {result.seconds:.1f} s", highlight=False)
+    console.print(f"  loss of the trained model {result.centre_loss:.4f} (grid centre {losses[middle, middle]:.4f}); "
+                  f"grid min {losses.min():.4f}, max {losses.max():.4g}", highlight=False)
+    if result.accuracies is not None:
+        console.print(f"  accuracy at the centre {result.accuracies[middle, middle]:.3f}, at the corners "
+                      f"{', '.join(f'{result.accuracies[j, i]:.3f}' for j in (0, -1) for i in (0, -1))}", highlight=False)
+    console.print(f"figure   {result.figure}\nrun      {result.run.path}", highlight=False)
+
+
+@lecture_app.command("features")
+def lecture_features(
+    model: Annotated[str, typer.Argument(help="A run (path or name), a model package folder, or `shipped` (the "
+                                              "shipped music symbol detector).", metavar="RUN_OR_MODEL")],
+    layers: Annotated[Optional[str], typer.Option(help="Comma-separated feature maps, early to late "
+                                                       "(default: the task's probe layers).")] = None,
+    channels: Annotated[int, typer.Option(help="Channels drawn per layer (the ones real inputs excite most).")] = 4,
+    steps: Annotated[int, typer.Option(help="Optimisation steps per picture.")] = 48,
+    seed: Annotated[int, typer.Option(help="Seed of the optimisation (same seed, same pictures).")] = 0,
+    data: Annotated[Optional[Path], typer.Option(help="Detectors: a score dataset folder whose pages give the "
+                                                      "top-activating crops (default: two freshly engraved pages).")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch (0 = torch's default; 1 is often fastest "
+                                              "on a busy machine).")] = 0,
+    runs_dir: opt.RunsDir = None,
+    name: opt.Name = None,
+) -> None:
+    """The hierarchy of learned features: inputs optimised to excite channels of each layer, beside the real inputs that do."""
+    from deepwild.core.config import config_from_dict
+    from deepwild.lecture.features import FeatureLectureConfig, run_feature_lecture
+    from deepwild.tasks.model_probe import probe_of_model
+
+    config = config_from_dict(FeatureLectureConfig, {"layers": _split_csv(layers) if layers else [],
+                                                     "channels": channels, "steps": steps, "seed": seed,
+                                                     "threads": threads})
+    config.validate()  # before the model and its data are loaded
+    loaded = probe_of_model(model, runs_dir, data)
+    result = run_feature_lecture(loaded.model, loaded.probe, loaded.package.name, loaded.source, config, runs_dir, name)
+    features = result.features
+    console.print(f"{result.model} ({loaded.package.task}): {features.objective} objective, {config.steps} steps, "
+                  f"{features.seconds:.1f} s; inputs: {result.source}", highlight=False)
+    for layer in features.layers:
+        row = features.row(layer)
+        if layer == features.layers[-1] and row and row[0].predicted is not None:
+            recognised, total = result.classes_recognised
+            console.print(f"  class pictures classified as their class: {recognised}/{total}", highlight=False)
+            continue
+        ratios = [p.activation / p.best_pool_activation for p in row if p.best_pool_activation > 0]
+        console.print(f"  {layer:<8} field {features.receptive_fields[layer]:>3} px  channels "
+                      f"{' '.join(p.target.name for p in row)}  optimised / best validation input "
+                      f"{min(ratios, default=0):.1f}-{max(ratios, default=0):.1f}x", highlight=False)
+    console.print(f"figure   {result.figure}\nrun      {result.run.path}", highlight=False)
+
+
 @app.command("report")
 def report(
-    run: Annotated[str, typer.Argument(help="A run (path or name).")],
+    runs: Annotated[list[str], typer.Argument(help="One run (path or name) to rebuild its report; several to compare them.",
+                                              metavar="RUN...")],
+    out: Annotated[Optional[Path], typer.Option(help="Where a comparison page goes "
+                                                     "(default: <first run's folder>/compare/<run names>.html).")] = None,
     runs_dir: opt.RunsDir = None,
 ) -> None:
-    """Rebuild a run's self-contained HTML report (report/index.html)."""
+    """Rebuild a run's self-contained HTML report (report/index.html), or compare runs on one page:
+    learning curves overlaid, final metrics side by side, config differences."""
+    from deepwild.core.errors import DeepwildError
     from deepwild.engine.run import resolve_run
-    from deepwild.report.html import build_report
 
-    console.print(f"report   {build_report(resolve_run(run, runs_dir).path)}", highlight=False)
+    paths = [resolve_run(ref, runs_dir).path for ref in runs]
+    if len(paths) == 1:
+        if out is not None:
+            raise DeepwildError("--out is for comparisons of two or more runs",
+                                hint="one run's report is always <run>/report/index.html")
+        from deepwild.report.html import build_report
+
+        console.print(f"report   {build_report(paths[0])}", highlight=False)
+        return
+    from deepwild.report.compare import build_comparison
+
+    console.print(f"comparison {build_comparison(paths, out)}", highlight=False)
 
 
 @app.command("demo")

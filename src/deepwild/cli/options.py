@@ -22,6 +22,8 @@ Resume = Annotated[Optional[Path], typer.Option(help="Continue an interrupted ru
 Track = Annotated[Optional[str], typer.Option(help="Mirror the run to a tracker: mlflow (needs the extra deepwild\\[mlflow]).")]
 TrackingUri = Annotated[Optional[str], typer.Option(help="MLflow tracking URI (sqlite:///...; default: <runs-dir>/mlflow.db).")]
 Progress = Annotated[Optional[str], typer.Option(help="auto, bar, lines or off (train.progress).")]
+Report = Annotated[bool, typer.Option("--report/--no-report",
+                                      help="Rebuild report/index.html after every epoch and at the end.")]
 
 
 def resolve_config(config_class: type, defaults: Any, config_file: Path | None, sets: list[str] | None,

@@ -15,8 +15,10 @@ class InterpretConfig:
     # Feature visualisation (Olah et al. 2017) and each channel's top-activating validation inputs.
     features: bool = True
     features_every: int = 0  # epochs between feature pictures; 0 = only at the end of training
-    features_channels: int = 6  # channels drawn per layer
-    features_steps: int = 96  # optimisation steps per picture
+    features_channels: int = 4  # channels drawn per layer (plus up to 16 class pictures)
+    # Optimisation steps of the final picture (mid-training ones take half): the digits CNN's pictures
+    # barely change after 24, and each step is a forward and backward pass of every picture.
+    features_steps: int = 24
     # Attribution (Grad-CAM, guided backpropagation, integrated gradients) on fixed validation inputs.
     attribution: bool = True
     attribution_every: int = 1  # epochs between attribution pictures

@@ -22,6 +22,9 @@ class Probe:
     class_names: tuple[str, ...]
     layers: tuple[str, ...]  # names of `model.forward_features` maps, early to late
     kind: Literal["classifier", "detector"] = "classifier"
+    # Detector: each class's energy group (classes,). A marker's class is decided among its group's classes
+    # only (the others' logits are not trained there), so the predicted class is read within that group.
+    class_groups: torch.Tensor | None = None
 
     def scores(self, model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         """(B, classes) logits to explain; differentiable in x."""

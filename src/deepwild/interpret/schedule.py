@@ -37,3 +37,36 @@ class CostBudget:
             yield
         finally:
             self.spent_s += time.monotonic() - start
+
+
+class BudgetShare:
+    """One analysis's part of a shared `CostBudget`.
+
+    Hooks run in a fixed order, so on a shared budget the first analysis that is due every epoch would take
+    every turn and starve the ones after it. A share runs only while the whole budget allows it and its own
+    spending stays under `fraction` of the budget; its first run is always allowed, so that every analysis
+    shows up from the first epoch on.
+    """
+
+    def __init__(self, budget: CostBudget, fraction: float) -> None:
+        self.budget, self.fraction = budget, fraction
+        self.spent_s = 0.0
+
+    def restart(self) -> None:
+        self.budget.restart()
+        self.spent_s = 0.0
+
+    def allows(self) -> bool:
+        if self.budget.share is None or self.spent_s == 0.0:
+            return True
+        training_s = time.monotonic() - self.budget.started - self.budget.spent_s
+        return self.budget.allows() and self.spent_s <= self.fraction * self.budget.share * max(training_s, 0.0)
+
+    @contextlib.contextmanager
+    def spend(self) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            with self.budget.spend():
+                yield
+        finally:
+            self.spent_s += time.monotonic() - start

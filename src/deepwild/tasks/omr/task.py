@@ -266,7 +266,7 @@ def train(config: Config, root: str | Path | None = None, name: str | None = Non
     problem = TrainingProblem(model=model, train_set=crops, val_set=val_crops, step=loss, validate=validate(loss),
                               monitor="val_loss", monitor_mode="min")
     export = ExportDetector(run, config, classes, class_groups, staff_space, data_info)
-    probe = interpret_probe(config, val_set, classes, class_index)
+    probe = interpret_probe(config, val_set, classes, class_index, class_groups)
     try:
         result = run_training(problem, config.train, run, TASK, dist, resume=resume is not None,
                               extra_hooks=(SetCropEpoch(crops), *interpret_hooks(config.interpret, probe), *extra_hooks,
@@ -281,12 +281,14 @@ PROBE_LAYERS = ("stem", "down1", "down2", "context", "up2", "up1")
 PROBE_CROP = 96  # px: about ten staff spaces around the explained symbol
 
 
-def interpret_probe(config: Config, val_set: SymbolDataset, classes: list[str], class_index: dict[str, int]) -> Probe:
+def interpret_probe(config: Config, val_set: SymbolDataset, classes: list[str], class_index: dict[str, int],
+                    class_groups: np.ndarray | None = None) -> Probe:
     """Validation crops centred on symbols: the detector is explained at their centre pixel."""
     n = config.interpret.attribution_inputs
     pool, pool_labels = symbol_crops(val_set, class_index, PROBE_CROP, max(config.interpret.infoplane_samples, n))
     return Probe(inputs=pool[:n], labels=pool_labels[:n], pool=pool, pool_labels=pool_labels,
-                 class_names=tuple(classes), layers=PROBE_LAYERS, kind="detector")
+                 class_names=tuple(classes), layers=PROBE_LAYERS, kind="detector",
+                 class_groups=torch.from_numpy(class_groups) if class_groups is not None else None)
 
 
 def config_of_run(run: RunDir) -> Config:
