@@ -12,9 +12,12 @@ from deepwild.core.errors import InputError, ModelPackageError
 from deepwild.core.results import PageDetections
 from deepwild.datagen.scores.generate import ScoreDataConfig, generate_scores
 from deepwild.engine.config import TrainConfig
+from deepwild.interpret.config import InterpretConfig
 from deepwild.tasks.omr import Config, train
 from deepwild.tasks.omr.data import CropConfig
 from deepwild.tasks.omr.detect import Detector
+
+NO_INTERPRETATION = InterpretConfig(process=False, features=False, attribution=False, infoplane=False)
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +38,15 @@ def test_training_exports_a_detector_package(tiny_run):
     assert 8 < package.input["staff_space"] < 14
     records = outcome.run.epoch_records()
     assert {"train_energy_loss", "train_class_loss", "train_box_loss", "val_loss"} <= set(records[-1])
+    curves = json.loads((outcome.run.path / "interpret/per_class/curves.json").read_text())
+    assert curves["classes"] == list(package.class_names) and curves["epochs"] == [1]
+    assert all(value is None or 0.0 <= value <= 1.0 for value in curves["recall"][0])
 
 
 def test_fine_tuning_starts_from_a_package(tiny_run):
     root, outcome = tiny_run
     config = Config(data=str(root / "data"), init=str(outcome.run.model_dir), crop=CropConfig(crop_size=64, crops_per_epoch=4),
-                    train=TrainConfig(epochs=1, batch_size=4, progress="off", threads=1))
+                    train=TrainConfig(epochs=1, batch_size=4, progress="off", threads=1), interpret=NO_INTERPRETATION)
     tuned = train(config, root=root / "runs", name="tuned")
     assert tuned.package.class_names == outcome.package.class_names
     assert tuned.package.model_args["widths"] == [4, 8, 8, 8]  # the package's network, not the default one
@@ -59,7 +65,7 @@ def test_fine_tuning_keeps_the_packages_tuned_decoding(tiny_run, tmp_path):
         package, config={**package.config, "postprocess": postprocess}), state)
     config = Config(data=str(root / "data"), init=str(tmp_path / "tuned-model"),
                     crop=CropConfig(crop_size=64, crops_per_epoch=4),
-                    train=TrainConfig(epochs=1, batch_size=4, progress="off", threads=1))
+                    train=TrainConfig(epochs=1, batch_size=4, progress="off", threads=1), interpret=NO_INTERPRETATION)
     tuned = train(config, root=root / "runs", name="tuned-decoding")
     assert Detector.load(tuned.run.model_dir).postprocess.group_thresholds == (2.5, 3.0, 1.5)
 

@@ -18,7 +18,7 @@ class InterpretConfig:
     features_channels: int = 4  # channels drawn per layer (plus up to 16 class pictures)
     # Optimisation steps of the final picture (mid-training ones take half): the digits CNN's pictures
     # barely change after 24, and each step is a forward and backward pass of every picture.
-    features_steps: int = 24
+    features_steps: int = 16
     # Attribution (Grad-CAM, guided backpropagation, integrated gradients) on fixed validation inputs.
     attribution: bool = True
     attribution_every: int = 1  # epochs between attribution pictures
@@ -28,7 +28,7 @@ class InterpretConfig:
     infoplane_samples: int = 512  # validation inputs the estimates use
     # The heavier analyses (pictures, KDE) together take at most this share of training time
     # (see interpret.schedule); 0 = no budget, every scheduled analysis runs.
-    budget_share: float = 0.03
+    budget_share: float = 0.01
 
     def validate(self) -> None:
         for name in ("process_every", "features_channels", "features_steps", "attribution_every",

@@ -32,6 +32,7 @@ from deepwild.interpret.config import InterpretConfig
 from deepwild.interpret.hooks import interpret_hooks
 from deepwild.interpret.probe import Probe
 from deepwild.models import build_model
+from deepwild.tasks.omr.curves import MarkerTally, PerClassCurves
 from deepwild.tasks.omr.data import CropConfig, CropDataset, symbol_crops
 from deepwild.tasks.omr.model_io import TASK
 from deepwild.tasks.omr.postprocess import PostprocessConfig
@@ -106,7 +107,7 @@ class OMRLoss:
         group_ids = torch.from_numpy(class_groups)
         self.outside_group = torch.stack([(group_ids != g).float() * -1e4 for g in range(self.groups)])  # (G, C)
 
-    def __call__(self, net: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> StepOutput:
+    def __call__(self, net: torch.nn.Module, batch: tuple[torch.Tensor, ...], tally: MarkerTally | None = None) -> StepOutput:
         images, energy, classes, box, size_weight = batch
         out = net(images)
         energy_logits, class_logits, box_pred = out["energy"].float(), out["classes"].float(), out["box"].float()
@@ -135,20 +136,25 @@ class OMRLoss:
             sizes = box_pred[:, 2 * g:2 * g + 2].permute(0, 2, 3, 1)[marker]
             size_error = F.smooth_l1_loss(sizes, box[:, g].permute(0, 2, 3, 1)[marker], reduction="none").sum(dim=1)
             box_loss = box_loss + (size_error * pixel_weight).sum() / pixel_weight.sum()
-            correct += float((picked.argmax(dim=1) == labels).sum())
+            right_class = picked.argmax(dim=1) == labels
+            correct += float(right_class.sum())
             markers += int(labels.numel())
+            if tally is not None:  # validation: per class, markers seen as a symbol of the right class
+                tally.add(labels, right_class & (logits.detach().argmax(dim=1)[marker] > 0))
         loss = energy_loss + self.config.class_loss_weight * class_loss + self.config.box_loss_weight * box_loss
         accuracy = torch.tensor(correct / max(markers, 1))
         return StepOutput(loss=loss, metrics={"energy_loss": energy_loss.detach(), "class_loss": class_loss.detach(),
                                               "box_loss": box_loss.detach(), "marker_accuracy": accuracy})
 
 
-def validate(loss: OMRLoss) -> Any:
+def validate(loss: OMRLoss, tally: MarkerTally | None = None) -> Any:
     def run(model: torch.nn.Module, loader: Any, device: torch.device) -> dict[str, float]:
         sums: dict[str, float] = {}
         count = 0
+        if tally is not None:
+            tally.reset()
         for batch in loader:
-            out = loss(model, tuple(t.to(device) for t in batch))
+            out = loss(model, tuple(t.to(device) for t in batch), tally)
             for key, value in {"loss": out.loss, **out.metrics}.items():
                 sums[key] = sums.get(key, 0.0) + float(value) * len(batch[0])
             count += len(batch[0])
@@ -263,13 +269,15 @@ def train(config: Config, root: str | Path | None = None, name: str | None = Non
                           oversample_rare=False, augment=False)
     val_crops = CropDataset(val_set, class_index, class_groups, val_crop, config.targets, config.train.seed + 1,
                             train=False)
-    problem = TrainingProblem(model=model, train_set=crops, val_set=val_crops, step=loss, validate=validate(loss),
+    tally = MarkerTally(len(classes))
+    problem = TrainingProblem(model=model, train_set=crops, val_set=val_crops, step=loss, validate=validate(loss, tally),
                               monitor="val_loss", monitor_mode="min")
     export = ExportDetector(run, config, classes, class_groups, staff_space, data_info)
     probe = interpret_probe(config, val_set, classes, class_index, class_groups)
     try:
         result = run_training(problem, config.train, run, TASK, dist, resume=resume is not None,
-                              extra_hooks=(SetCropEpoch(crops), *interpret_hooks(config.interpret, probe), *extra_hooks,
+                              extra_hooks=(SetCropEpoch(crops), PerClassCurves(tally, classes),
+                                           *interpret_hooks(config.interpret, probe), *extra_hooks,
                                            export), track=track,
                               tracking_uri=tracking_uri)
     finally:
