@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import deepwild
-from deepwild.cli import main as cli
+from tests.helpers.cli import run_cli
 
 COMMANDS = ("train", "eval", "predict", "runs", "lecture")
 
@@ -26,16 +26,6 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a relative default (./runs) would land here, never in the repo
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run `deepwild ARGS` in-process; the exit code, stdout and stderr."""
-    monkeypatch.setattr(sys, "argv", ["deepwild", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_one_line_error(code: int, err: str) -> str:

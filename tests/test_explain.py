@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deepwild.cli import main as cli
+from tests.helpers.cli import run_cli
 from deepwild.core.config import config_to_dict
 from deepwild.core.errors import InputError
 from deepwild.core.io import read_json
@@ -45,15 +44,6 @@ def digit_image(tmp_path) -> Path:
     return tmp_path / "one.png"
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["deepwild", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_a_digit_is_explained_with_maps_and_a_json(digits_model, digit_image, tmp_path, monkeypatch, capsys):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from deepwild.cli import main as cli
+from tests.helpers.cli import run_cli
 from deepwild.core.config import config_to_dict
 from deepwild.core.package import ModelPackage, save_model_package
 from deepwild.engine.run import RunDir
@@ -252,15 +251,6 @@ def test_hook_is_off_without_a_run_and_mid_training_pictures_wait_for_the_budget
 # -- deepwild lecture features -------------------------------------------------------------------------
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["deepwild", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def tiny_digits_package(folder: Path, task: str = "digits") -> Path:

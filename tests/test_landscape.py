@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepwild.cli import main as cli
+from tests.helpers.cli import run_cli
 from deepwild.core.config import config_to_dict
 from deepwild.core.errors import ConfigError
 from deepwild.core.io import read_json
@@ -94,15 +93,6 @@ def test_even_or_tiny_grids_are_refused():
         LandscapeConfig(span=0).validate()
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["deepwild", *args])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_the_command_draws_a_digits_model(tmp_path, monkeypatch, capsys):
