@@ -36,3 +36,21 @@ def test_only_ledger_lines_inside_a_staff_are_dropped():
              at(0, 80.0)]  # another class inside the staff is kept
     kept = outside_staves(found, staves, 10.0, ledger)
     assert [(d.class_index, (d.box[1] + d.box[3]) / 2) for d in kept] == [(1, 50.0), (1, 110.0), (0, 80.0)]
+
+
+def test_whole_and_half_rests_are_named_by_the_staff_line_they_touch():
+    from deepwild.tasks.omr.postprocess import rests_by_staff_line
+
+    staves = find_staves(_page_with_staves([60]), staff_space=10.0)  # lines at 60, 70, 80, 90, 100
+    whole, half, other = 3, 4, 0
+
+    def bar(cls: int, top: float) -> RawDetection:  # a rest's bar, 5 px tall
+        return RawDetection(cls, (200.0, top, 212.0, top + 5.0), 0.8)
+
+    found = [bar(half, 70.0),  # hangs from the line at 70 (centre 72.5 below it): a whole rest
+             bar(whole, 75.0),  # sits on the line at 80 (centre 77.5 above it): a half rest
+             bar(whole, 200.0),  # far from every staff: the class map's vote stands
+             bar(other, 70.0)]  # other classes are left alone
+    named = rests_by_staff_line(found, staves, 10.0, whole, half)
+    assert [d.class_index for d in named] == [whole, half, whole, other]
+    assert [d.box for d in named] == [d.box for d in found]

@@ -20,7 +20,8 @@ from deepwild.core.results import PageDetections, Symbol
 from deepwild.models.inference import fold_batchnorm
 from deepwild.tasks.omr.model_io import load_detector
 from deepwild.tasks.omr.postprocess import (NetworkOutputs, PostprocessConfig, Staff, decode, estimate_staff_space,
-                                            find_staves, network_outputs, outside_staves)
+                                            find_staves, network_outputs, outside_staves,
+                                            rests_by_staff_line)
 
 MIN_SIDE = 32  # px: anything smaller cannot hold a staff
 BLANK_INK_SHARE = 0.0005  # a page with less ink than this is blank: no symbols, not an error
@@ -99,12 +100,16 @@ class Detector:
         settings = postprocess or self.postprocess
         raw = decode(reading.outputs, settings, float(self.package.input.get("box_unit", 10.0))) \
             if reading.outputs is not None else []
-        if settings.ledger_lines_outside_staves and reading.staves and reading.staff_space:
-            ledger = np.array([name == "legerLine" for name in self.package.class_names])
-            raw = outside_staves(raw, reading.staves, reading.staff_space * scale, ledger)
+        names = self.package.class_names
+        if reading.staves and reading.staff_space:  # staff-aware decoding (see PostprocessConfig)
+            space = reading.staff_space * scale
+            if settings.ledger_lines_outside_staves:
+                raw = outside_staves(raw, reading.staves, space, np.array([name == "legerLine" for name in names]))
+            if settings.rests_by_staff_line and "restWhole" in names and "restHalf" in names:
+                raw = rests_by_staff_line(raw, reading.staves, space, names.index("restWhole"), names.index("restHalf"))
         symbols = []
         for detection in sorted(raw, key=lambda d: -d.score):
-            name_of_class = self.package.class_names[detection.class_index]
+            name_of_class = names[detection.class_index]
             if classes is not None and name_of_class not in classes:
                 continue
             x0, y0, x1, y1 = (v / scale for v in detection.box)

@@ -37,6 +37,9 @@ class PostprocessConfig:
     # Ledger lines extend the staff: one found between a staff's top and bottom lines is a staff line
     # through a notehead, which looks the same up close (see `find_staves`).
     ledger_lines_outside_staves: bool = True
+    # Whole and half rests are the same bar: a whole rest hangs from a staff line, a half rest sits on one.
+    # The class map confuses them; the staff line next to the symbol does not (see `rests_by_staff_line`).
+    rests_by_staff_line: bool = True
     min_component_px: int = 1
     min_score: float = 0.05
     # px per tile side (multiple of 8): a 1240 × 1754 page in one pass (no overlap computed twice; peak
@@ -291,6 +294,13 @@ class Staff:
     left: float
     right: float
 
+    def lines(self) -> np.ndarray:
+        """(5,) centre rows of its lines, top to bottom."""
+        return np.linspace(self.top, self.bottom, 5)
+
+    def holds(self, x: float, y: float, margin: float) -> bool:
+        return self.left <= x <= self.right and self.top - margin < y < self.bottom + margin
+
 
 def find_staves(gray: np.ndarray, staff_space: float) -> list[Staff]:
     """Five-line staves of a page (gray (H, W), 1 = paper) whose staff-line distance is `staff_space`:
@@ -332,10 +342,28 @@ def outside_staves(detections: list[RawDetection], staves: list[Staff], staff_sp
     for detection in detections:
         if classes[detection.class_index]:
             cx, cy = (detection.box[0] + detection.box[2]) / 2, (detection.box[1] + detection.box[3]) / 2
-            if any(s.left <= cx <= s.right and s.top - staff_space / 2 < cy < s.bottom + staff_space / 2 for s in staves):
+            if any(staff.holds(cx, cy, staff_space / 2) for staff in staves):
                 continue
         kept.append(detection)
     return kept
+
+
+def rests_by_staff_line(detections: list[RawDetection], staves: list[Staff], staff_space: float, whole: int,
+                        half: int) -> list[RawDetection]:
+    """Whole and half rests (class indices `whole`, `half`) named by the staff line nearest to their centre:
+    above it, the rest hangs from the line (whole); below it, the rest sits on it (half). Rests outside
+    every staff keep the class map's vote."""
+    named = []
+    for d in detections:
+        if d.class_index in (whole, half):
+            cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+            staff = next((staff for staff in staves if staff.holds(cx, cy, staff_space)), None)
+            if staff is not None:
+                lines = staff.lines()
+                line = lines[np.argmin(np.abs(lines - cy))]
+                d = RawDetection(whole if line < cy else half, d.box, d.score)
+        named.append(d)
+    return named
 
 
 def estimate_staff_space(gray: np.ndarray) -> float | None:
