@@ -15,7 +15,7 @@ class InterpretConfig:
     # Feature visualisation (Olah et al. 2017) and each channel's top-activating validation inputs.
     features: bool = True
     features_every: int = 0  # epochs between feature pictures; 0 = only at the end of training
-    features_channels: int = 4  # channels drawn per layer (plus up to 16 class pictures)
+    features_channels: int = 3  # channels drawn per layer (plus up to 16 class pictures)
     # Optimisation steps of the final picture (mid-training ones take half): the digits CNN's pictures
     # barely change after 24, and each step is a forward and backward pass of every picture.
     features_steps: int = 16
@@ -28,7 +28,7 @@ class InterpretConfig:
     infoplane_samples: int = 512  # validation inputs the estimates use
     # The heavier analyses (pictures, KDE) together take at most this share of training time
     # (see interpret.schedule); 0 = no budget, every scheduled analysis runs.
-    budget_share: float = 0.01
+    budget_share: float = 0.005
 
     def validate(self) -> None:
         for name in ("process_every", "features_channels", "features_steps", "attribution_every",
