@@ -6,33 +6,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from tests.helpers.cli import run_cli
-from deepwild.core.config import config_to_dict
 from deepwild.core.errors import InputError
 from deepwild.core.io import read_json
-from deepwild.core.package import ModelPackage, save_model_package
 from deepwild.core.results import Symbol
-from deepwild.models import build_model
-from deepwild.tasks import digits
 from deepwild.tasks.explain import _choose_symbol, _crop, explain
+from tests.helpers.cli import run_cli
+from tests.helpers.tiny import tiny_digits_package
 
 FIXTURES = Path(__file__).parent / "fixtures" / "deepscores_v2_sample"
 
 
 @pytest.fixture
 def digits_model(tmp_path) -> Path:
-    torch.manual_seed(0)
-    model = build_model("small_cnn", in_channels=1, num_classes=10, width=4, dropout=0.1)
-    folder = tmp_path / "digits-model"
-    save_model_package(folder, ModelPackage(
-        name="digits-tiny", task="digits", architecture="small_cnn",
-        model_args={"in_channels": 1, "num_classes": 10, "width": 4, "dropout": 0.1},
-        class_names=tuple(str(d) for d in range(10)), input={"kind": "digit", "image_size": 16},
-        config=config_to_dict(digits.Config(image_size=16, width=4))), model.state_dict())
-    return folder
+    return tiny_digits_package(tmp_path / "digits-model")
 
 
 @pytest.fixture

@@ -10,15 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.helpers.cli import run_cli
-from deepwild.core.config import config_to_dict
 from deepwild.core.errors import ConfigError
 from deepwild.core.io import read_json
-from deepwild.core.package import ModelPackage, save_model_package
 from deepwild.lecture.landscape import (LandscapeConfig, LossProblem, filter_normalised_direction, landscape,
                                         loss_surface)
-from deepwild.models import build_model
-from deepwild.tasks import digits
+from tests.helpers.cli import run_cli
+from tests.helpers.tiny import tiny_digits_package
 
 SHIPPED = Path(__file__).resolve().parents[1] / "src" / "deepwild" / "assets" / "omr-dwd"
 
@@ -96,14 +93,7 @@ def test_even_or_tiny_grids_are_refused():
 
 
 def test_the_command_draws_a_digits_model(tmp_path, monkeypatch, capsys):
-    torch.manual_seed(0)
-    model = build_model("small_cnn", in_channels=1, num_classes=10, width=4, dropout=0.1)
-    folder = tmp_path / "digits-model"
-    save_model_package(folder, ModelPackage(
-        name="digits-tiny", task="digits", architecture="small_cnn",
-        model_args={"in_channels": 1, "num_classes": 10, "width": 4, "dropout": 0.1},
-        class_names=tuple(str(d) for d in range(10)), input={"kind": "digit", "image_size": 16},
-        config=config_to_dict(digits.Config(image_size=16, width=4))), model.state_dict())
+    folder = tiny_digits_package(tmp_path / "digits-model")
     code, out, err = run_cli(monkeypatch, capsys, "lecture", "landscape", str(folder), "--steps", "3", "--samples", "16",
                              "--runs-dir", str(tmp_path / "runs"), "--name", "land")
     assert code == 0, err

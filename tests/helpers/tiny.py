@@ -14,6 +14,22 @@ from deepwild.engine.hooks import HookBase
 from deepwild.tasks import digits
 
 
+def tiny_digits_package(folder: Path) -> Path:
+    """An untrained digits model package (16×16 inputs, width 4) in `folder`: enough for commands that load one."""
+    from deepwild.core.config import config_to_dict
+    from deepwild.core.package import ModelPackage, save_model_package
+    from deepwild.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("small_cnn", in_channels=1, num_classes=10, width=4, dropout=0.1)
+    save_model_package(folder, ModelPackage(
+        name="digits-tiny", task="digits", architecture="small_cnn",
+        model_args={"in_channels": 1, "num_classes": 10, "width": 4, "dropout": 0.1},
+        class_names=tuple(str(d) for d in range(10)), input={"kind": "digit", "image_size": 16},
+        config=config_to_dict(digits.Config(image_size=16, width=4))), model.state_dict())
+    return folder
+
+
 def tiny_config(epochs: int = 3, checkpoint_every: int = 0, seed: int = 0) -> digits.Config:
     # 16×16 inputs and width 8: ~20 steps an epoch in well under a second on one thread.
     return digits.Config(image_size=16, width=8, train=TrainConfig(

@@ -92,6 +92,20 @@ def read_json(path: str | Path) -> Any:
         return json.load(handle)
 
 
+def read_jsonl(path: str | Path) -> list[Any]:
+    """The records of an append-only JSON-lines file ([] if there is none); a line cut by a crash is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
 def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

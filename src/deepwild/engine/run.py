@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from deepwild.core.errors import RunNotFoundError
-from deepwild.core.io import atomic_write_json, atomic_write_text, read_json
+from deepwild.core.io import atomic_write_json, atomic_write_text, read_json, read_jsonl
 
 DEFAULT_RUNS_ROOT = "runs"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -120,15 +120,7 @@ class RunDir:
             handle.write(json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        if not self.metrics_path.exists():
-            return []
-        records = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-        return records
+        return read_jsonl(self.metrics_path)
 
     def truncate_metrics(self, last_step: int) -> None:
         """Drop records logged after `last_step` (work lost with an interrupted process)."""

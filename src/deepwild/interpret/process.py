@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from deepwild.core.charts import Series, colour_scale, grid, heatmap, line_chart, ordered_colors
-from deepwild.core.io import atomic_write_text
+from deepwild.core.io import atomic_write_text, read_jsonl
 from deepwild.engine.hooks import HookBase
 from deepwild.interpret.probe import Probe
 from deepwild.interpret.sections import Figure, Section, section_dir, write_section
@@ -142,15 +142,7 @@ class ProcessLog:
 
     @staticmethod
     def _read(path: Path) -> list[dict[str, Any]]:
-        if not path.is_file():
-            return []
-        records = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a crash
-        return records
+        return read_jsonl(path)
 
     def append_step(self, record: StepRecord) -> None:
         self._append(self.steps_path, record.to_json())
