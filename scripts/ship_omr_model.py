@@ -37,7 +37,7 @@ def main() -> None:
     from deepwild.data.symbols import SymbolDataset
     from deepwild.engine.run import RunDir
     from deepwild.tasks.omr.detect import Detector
-    from deepwild.tasks.omr.evaluate import run_evaluation, tune_decoding
+    from deepwild.tasks.omr.evaluate import own_settings, run_evaluation, tune_decoding
     from deepwild.tasks.omr.shipped import SHIPPED_MODEL
 
     run = RunDir.open(args.run)
@@ -45,20 +45,20 @@ def main() -> None:
     dataset = load_symbol_dataset(args.data)
     if args.energy_threshold is not None:
         detector.postprocess = dataclasses.replace(detector.postprocess, energy_threshold=args.energy_threshold)
+    elif args.tune_data is not None:
+        val = held_out_pages(load_symbol_dataset(args.tune_data), dataset)
+        print(f"tuning on {len(val.pages)} pages of {args.tune_data} (pieces and fonts the test splits do not share)")
+        detector.postprocess = tune_decoding(detector, val, log=print)
     else:
         val = SymbolDataset(dataset.split("val").pages[:args.val_pages], dataset.root)
-        if args.tune_data is not None:
-            val = held_out_pages(load_symbol_dataset(args.tune_data), dataset)
-            print(f"tuning on {len(val.pages)} pages of {args.tune_data} (pieces and fonts the test splits do not share)")
         detector.postprocess = tune_decoding(detector, val, log=print)
     chosen = detector.postprocess
     where = "tuning pages" if args.tune_data is not None else "val"
     figures = {f"energy thresholds per group (chosen on {where})": list(chosen.group_thresholds) or chosen.energy_threshold,
                f"split margins per group (chosen on {where})": list(chosen.group_split_margins) or chosen.split_margin,
                f"classes with a threshold and margin of their own (chosen on {where})": {
-                   name: [t, m] for name, t, m, g in zip(detector.package.class_names, chosen.class_thresholds,
-                                                         chosen.class_split_margins, detector.class_groups.tolist())
-                   if (t, m) != (chosen.group_thresholds[g], chosen.group_split_margins[g])}}
+                   name: list(setting) for name, setting in
+                   own_settings(chosen, detector.package.class_names, detector.class_groups).items()}}
     fixture = REPO / "tests" / "fixtures" / "deepscores_v2_sample"
     for name, data in (("test", dataset.split("test")), ("test-unseen-font", dataset.split("test-unseen-font")),
                        ("deepscores-v2-fixture", load_symbol_dataset(fixture))):
@@ -74,8 +74,8 @@ def main() -> None:
     package = dataclasses.replace(
         package, name="omr-dwd-shipped", config=config, metrics={**package.metrics, **figures},
         provenance={**package.provenance, "data command": "deepwild data scores --out data/scores --pages 200 --seed 0 --workers 2",
-                    **({"decoding tuned on": f"the pages of `deepwild data scores --out {args.tune_data} --pages 48 --seed 1` "
-                                             "whose pieces data/scores has not got, in the training fonts"}
+                    **({"decoding tuned on": f"{len(val.pages)} pages of {tuning_command(args.tune_data)} whose pieces "
+                                             "data/scores has not got, in the training fonts"}
                        if args.tune_data is not None else {}),
                     "training minutes (2 CPU cores, wall time while training ran)": round(training_minutes, 1)})
     target = args.out or SHIPPED_MODEL
@@ -88,6 +88,14 @@ def busy_minutes(run) -> float:
     pauses of an interrupted and resumed run (gaps over 15 minutes between two records)."""
     times = [run.info()["created"]] + [record["time"] for record in run.read_metrics() if "time" in record]
     return sum(gap for gap in (b - a for a, b in zip(times, times[1:])) if 0 < gap < 15 * 60) / 60
+
+
+def tuning_command(folder: Path) -> str:
+    """The command that made a generated dataset folder, from its manifest."""
+    from deepwild.core.io import read_json
+
+    config = read_json(folder / "manifest.json")["config"]
+    return f"`deepwild data scores --out {folder} --pages {config['pages']} --seed {config['seed']}`"
 
 
 def held_out_pages(tuning, dataset):

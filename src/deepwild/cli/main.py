@@ -232,14 +232,18 @@ def detect(
         raise typer.Exit(1 if len(failures) < len(paths) else 2)
 
 
+# The model argument of explain and the lecture commands that take a trained model.
+RunOrModel = Annotated[str, typer.Argument(help="A run (path or name), a model package folder, or `shipped` (the "
+                                                "shipped music symbol detector).", metavar="RUN_OR_MODEL")]
+
+
 def _split_csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
 @app.command("explain")
 def explain(
-    model: Annotated[str, typer.Argument(help="A run (path or name), a model package folder, or `shipped` (the "
-                                              "shipped music symbol detector).", metavar="RUN_OR_MODEL")],
+    model: RunOrModel,
     image: Annotated[Path, typer.Argument(help="A digit image (classifier) or a page of music (detector).",
                                           metavar="INPUT")],
     out: Annotated[Path, typer.Option(help="Folder for the figure, one PNG per method and the JSON.")] = Path("explanations"),
@@ -379,8 +383,7 @@ def lecture_infoplane(
 
 @lecture_app.command("landscape")
 def lecture_landscape(
-    model: Annotated[str, typer.Argument(help="A run (path or name), a model package folder, or `shipped` (the shipped "
-                                              "music symbol detector).", metavar="RUN_OR_MODEL")],
+    model: RunOrModel,
     steps: Annotated[Optional[int], typer.Option(help="Grid points per direction, odd: the centre is the trained model "
                                                       "(default: 21 for digits, 11 for detectors).")] = None,
     span: Annotated[float, typer.Option(help="The grid covers [-span, span] along each direction (1 = each filter's own norm).")] = 1.0,
@@ -397,10 +400,10 @@ def lecture_landscape(
     from deepwild.core.config import config_from_dict
     from deepwild.lecture.landscape import LandscapeConfig, LossProblem, landscape, problem_for
 
-    if model == "shipped" and not Path(model).exists():
-        from deepwild.tasks.omr.shipped import shipped_model
+    from deepwild.tasks.model_probe import SHIPPED, resolve_named_model
 
-        model = str(shipped_model())
+    if model == SHIPPED:  # a run or package is resolved by the problem itself (a digits run brings its split)
+        model = str(resolve_named_model(model)[0])
     detector = data is not None  # a detector's forward pass costs ~50 digits': a coarser grid, fewer inputs
     config = config_from_dict(LandscapeConfig, {"steps": steps or (11 if detector else 21), "span": span, "seed": seed,
                                                 "threads": threads, "samples": samples or (8 if detector else 64)})
@@ -426,8 +429,7 @@ def lecture_landscape(
 
 @lecture_app.command("features")
 def lecture_features(
-    model: Annotated[str, typer.Argument(help="A run (path or name), a model package folder, or `shipped` (the "
-                                              "shipped music symbol detector).", metavar="RUN_OR_MODEL")],
+    model: RunOrModel,
     layers: Annotated[Optional[str], typer.Option(help="Comma-separated feature maps, early to late "
                                                        "(default: the task's probe layers).")] = None,
     channels: Annotated[int, typer.Option(help="Channels drawn per layer (the ones real inputs excite most).")] = 4,

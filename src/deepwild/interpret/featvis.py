@@ -98,6 +98,12 @@ class FeatureVisResult:
     def row(self, layer: str) -> list[ChannelPicture]:
         return [p for p in self.pictures if p.target.layer == layer]
 
+    @property
+    def classes_recognised(self) -> tuple[int, int]:
+        """(class pictures the model classifies as their class, class pictures)."""
+        logits = self.row(LOGITS)
+        return sum(p.predicted == p.target.name for p in logits), len(logits)
+
 
 # -- the image: a 1/f-scaled spectrum, decorrelated, squashed into the value range --------------------
 
@@ -156,13 +162,19 @@ def scores_from_maps(model: torch.nn.Module, maps: dict[str, torch.Tensor], kind
 def target_values(model: torch.nn.Module, x: torch.Tensor, targets: Sequence[Target], objective: Objective,
                   kind: str) -> torch.Tensor:
     """(B,) the value of targets[b] for input x[b]: channel mean or centre unit, or class score."""
-    maps = model.forward_features(x)  # type: ignore[operator]
-    values = x.new_zeros(len(targets))
+    return values_from_maps(model, model.forward_features(x), targets, objective, kind)  # type: ignore[operator]
+
+
+def values_from_maps(model: torch.nn.Module, maps: dict[str, torch.Tensor], targets: Sequence[Target],
+                     objective: Objective, kind: str) -> torch.Tensor:
+    """`target_values` from feature maps already computed."""
+    some_map = next(iter(maps.values()))  # its device and dtype are the input's
+    values = some_map.new_zeros(len(targets))
     # One gather per layer, not one per target: each indexing op's backward fills a map-sized zero
     # tensor, which for a few dozen targets cost more than the network itself.
     for layer in dict.fromkeys(t.layer for t in targets):
-        rows = torch.tensor([i for i, t in enumerate(targets) if t.layer == layer], device=x.device)
-        channels = torch.tensor([t.channel for t in targets if t.layer == layer], device=x.device)
+        rows = torch.tensor([i for i, t in enumerate(targets) if t.layer == layer], device=some_map.device)
+        channels = torch.tensor([t.channel for t in targets if t.layer == layer], device=some_map.device)
         if layer == LOGITS:
             chosen = scores_from_maps(model, maps, kind)[rows, channels]
         else:
@@ -185,7 +197,7 @@ def optimise_inputs(model: torch.nn.Module, targets: Sequence[Target], shape: tu
     spectrum = spectrum.to(device).requires_grad_(True)
     optimiser = torch.optim.Adam([spectrum], lr=config.lr)
     redirected = round(config.redirect_share * config.steps)
-    with _evaluation(model), torch.enable_grad():
+    with evaluation_mode(model), torch.enable_grad():
         for step in range(config.steps):
             image = fourier_image(spectrum, scale, (height, width), value_range)
             seen = random_transform(image, config, generator, background)
@@ -240,7 +252,7 @@ def _redirected_relus(model: torch.nn.Module, active: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _evaluation(model: torch.nn.Module) -> Iterator[None]:
+def evaluation_mode(model: torch.nn.Module) -> Iterator[None]:
     """Eval mode (BatchNorm's running statistics, no dropout) for a while; a training run's mode comes back."""
     was_training = model.training
     model.eval()
@@ -260,7 +272,7 @@ def receptive_fields(model: torch.nn.Module, layers: Sequence[str], inputs: torc
     One forward pass for all layers."""
     height, width = inputs.shape[-2:]
     fields = {}
-    with _evaluation(model), torch.enable_grad():
+    with evaluation_mode(model), torch.enable_grad():
         x = inputs.detach().clone().requires_grad_(True)
         maps = model.forward_features(x)  # type: ignore[operator]
         for index, layer in enumerate(layers):
@@ -319,7 +331,7 @@ def pool_responses(model: torch.nn.Module, pool: torch.Tensor, layers: Sequence[
     value: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     shapes: dict[str, tuple[int, int]] = {}
     scores = []
-    with _evaluation(model), torch.no_grad():
+    with evaluation_mode(model), torch.no_grad():
         for start in range(0, len(pool), batch_size):
             maps = model.forward_features(pool[start:start + batch_size].to(device))  # type: ignore[operator]
             scores.append(scores_from_maps(model, maps, kind).cpu())
@@ -397,10 +409,10 @@ def visualise_features(model: torch.nn.Module, probe: Probe, layers: Sequence[st
         chosen = [targets[i] for i in group]
         images = optimise_inputs(model, chosen, (channels_in, *window), value_range, background, objective,
                                  probe.kind, config).cpu()
-        with _evaluation(model), torch.no_grad():
-            on_device = images.to(device)
-            reached = target_values(model, on_device, chosen, objective, probe.kind).cpu()
-            scores = scores_from_maps(model, model.forward_features(on_device), probe.kind).cpu()  # type: ignore[operator]
+        with evaluation_mode(model), torch.no_grad():
+            maps = model.forward_features(images.to(device))  # type: ignore[operator]
+            reached = values_from_maps(model, maps, chosen, objective, probe.kind).cpu()
+            scores = scores_from_maps(model, maps, probe.kind).cpu()
         predicted = _predicted_classes(scores, chosen, probe.class_groups)
         for row, (index, target) in enumerate(zip(group, chosen)):
             is_logit, image = target.layer == LOGITS, images[row]

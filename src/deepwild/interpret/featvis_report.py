@@ -126,13 +126,12 @@ def picture_table(result: FeatureVisResult) -> list[dict[str, object]]:
 
 def write_feature_section(run_path: Path, result: FeatureVisResult, figures: Sequence[Figure]) -> Path:
     objective = "its mean activation" if result.objective == "mean" else "its centre unit"
-    logits = [p for p in result.pictures if p.target.layer == LOGITS]
-    correct = sum(p.predicted == p.target.name for p in logits)
+    correct, total = result.classes_recognised
     return write_section(run_path, Section(
         key=SECTION_KEY, title="Feature visualisation", order=20, text=SECTION_TEXT.format(objective=objective),
         figures=tuple(figures), tables=(picture_table(result),),
         extra={"seconds": round(result.seconds, 2), "receptive_fields": result.receptive_fields,
-               "class pictures classified as their class": f"{correct}/{len(logits)}"}))
+               "class pictures classified as their class": f"{correct}/{total}"}))
 
 
 class FeatureVisualisationHook(HookBase):

@@ -140,10 +140,6 @@ class ProcessLog:
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
-    @staticmethod
-    def _read(path: Path) -> list[dict[str, Any]]:
-        return read_jsonl(path)
-
     def append_step(self, record: StepRecord) -> None:
         self._append(self.steps_path, record.to_json())
 
@@ -151,16 +147,19 @@ class ProcessLog:
         self._append(self.epochs_path, record.to_json())
 
     def steps(self) -> list[StepRecord]:
-        return [StepRecord.from_json(r) for r in self._read(self.steps_path)]
+        return [StepRecord.from_json(r) for r in read_jsonl(self.steps_path)]
 
     def epochs(self) -> list[EpochRecord]:
-        return [EpochRecord.from_json(r) for r in self._read(self.epochs_path)]
+        return [EpochRecord.from_json(r) for r in read_jsonl(self.epochs_path)]
 
-    def truncate(self, step: int, epoch: int) -> None:
-        """Keep the records up to a checkpoint (`step` steps, `epoch` finished epochs), drop the rest."""
-        for path, kept in ((self.steps_path, [r for r in self._read(self.steps_path) if r["step"] <= step]),
-                           (self.epochs_path, [r for r in self._read(self.epochs_path) if r["epoch"] <= epoch])):
+    def truncate(self, step: int, epoch: int) -> tuple[list[StepRecord], list[EpochRecord]]:
+        """Keep the records up to a checkpoint (`step` steps, `epoch` finished epochs), drop the rest;
+        return the kept ones (so a resumed run reads each file once)."""
+        steps = [r for r in read_jsonl(self.steps_path) if r["step"] <= step]
+        epochs = [r for r in read_jsonl(self.epochs_path) if r["epoch"] <= epoch]
+        for path, kept in ((self.steps_path, steps), (self.epochs_path, epochs)):
             atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+        return [StepRecord.from_json(r) for r in steps], [EpochRecord.from_json(r) for r in epochs]
 
 
 # -- measurements ---------------------------------------------------------------------------------
@@ -258,8 +257,7 @@ class ProcessHook(HookBase):
         self.run_path = trainer.run.path
         self.log = ProcessLog(section_dir(self.run_path, KEY))
         # A resumed run drops what was recorded after its checkpoint (a fresh run: everything).
-        self.log.truncate(trainer.state.step, trainer.state.epoch)
-        self.steps, self.epochs = self.log.steps(), self.log.epochs()
+        self.steps, self.epochs = self.log.truncate(trainer.state.step, trainer.state.epoch)
         self.modules = parameter_modules(trainer.model)
         if trainer.state.step == 0:
             self._record_epoch(trainer)  # the initial weights and activations: epoch 0
@@ -378,14 +376,11 @@ def _heatmaps(epochs: list[EpochRecord], attribute: str) -> str | None:
 
 def process_section(steps: list[StepRecord], epochs: list[EpochRecord], figures: Iterable[Figure], every: int,
                     probe_inputs: int, pool_size: int) -> Section:
-    first, last = (steps[0], steps[-1]) if steps else (None, None)
-    gradient_rows = [{"module": name, "first gradient norm": first.grad_norm.get(name),
-                      "last gradient norm": last.grad_norm.get(name)}
-                     for name in (last.grad_norm if last else {})] if first and last else []
-    start, now = (epochs[0], epochs[-1]) if epochs else (None, None)
-    dead_rows = [{"ReLU module": name, f"dead share, epoch {start.epoch}": start.dead_share.get(name),
-                  f"dead share, epoch {now.epoch}": share}
-                 for name, share in now.dead_share.items()] if start and now else []
+    gradient_rows = [{"module": name, "first gradient norm": steps[0].grad_norm.get(name),
+                      "last gradient norm": norm} for name, norm in steps[-1].grad_norm.items()] if steps else []
+    dead_rows = [{"ReLU module": name, f"dead share, epoch {epochs[0].epoch}": epochs[0].dead_share.get(name),
+                  f"dead share, epoch {epochs[-1].epoch}": share}
+                 for name, share in epochs[-1].dead_share.items()] if epochs else []
     text = (f"How training went inside the network. Gradient norms per module that owns parameters are recorded every "
             f"{every} optimizer steps (the gradient the optimizer used, after clipping); weight histograms, activation "
             f"histograms of the probe layers and the share of dead ReLU channels after every epoch, on the first "

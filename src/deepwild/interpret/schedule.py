@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 
 class CostBudget:
-    def __init__(self, share: float | None = 0.03) -> None:
+    def __init__(self, share: float | None) -> None:
         self.share = share
         self.spent_s = 0.0  # time the analyses took so far
         self.started = time.monotonic()
@@ -24,11 +24,12 @@ class CostBudget:
         """Call at before_train: a resumed run's budget counts from its restart."""
         self.spent_s, self.started = 0.0, time.monotonic()
 
+    def training_s(self) -> float:
+        """Time since the (re)start not spent on the analyses."""
+        return max(time.monotonic() - self.started - self.spent_s, 0.0)
+
     def allows(self) -> bool:
-        if self.share is None or self.spent_s == 0.0:
-            return True
-        training_s = time.monotonic() - self.started - self.spent_s
-        return self.spent_s <= self.share * max(training_s, 0.0)
+        return self.share is None or self.spent_s == 0.0 or self.spent_s <= self.share * self.training_s()
 
     @contextlib.contextmanager
     def spend(self) -> Iterator[None]:
@@ -59,8 +60,7 @@ class BudgetShare:
     def allows(self) -> bool:
         if self.budget.share is None or self.spent_s == 0.0:
             return True
-        training_s = time.monotonic() - self.budget.started - self.budget.spent_s
-        return self.budget.allows() and self.spent_s <= self.fraction * self.budget.share * max(training_s, 0.0)
+        return self.budget.allows() and self.spent_s <= self.fraction * self.budget.share * self.budget.training_s()
 
     @contextlib.contextmanager
     def spend(self) -> Iterator[None]:

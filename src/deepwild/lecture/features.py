@@ -22,7 +22,7 @@ from deepwild.core.errors import ConfigError, DeepwildError
 from deepwild.core.io import atomic_write_json
 from deepwild.engine.records import mark_run
 from deepwild.engine.run import RunDir
-from deepwild.interpret.featvis import LOGITS, FeatureVisConfig, FeatureVisResult, visualise_features
+from deepwild.interpret.featvis import FeatureVisConfig, FeatureVisResult, evaluation_mode, visualise_features
 from deepwild.interpret.featvis_report import SECTION_KEY, draw_feature_grid, write_feature_section
 from deepwild.interpret.probe import Probe
 from deepwild.interpret.sections import Figure
@@ -58,8 +58,7 @@ class FeatureLectureResult:
     @property
     def classes_recognised(self) -> tuple[int, int]:
         """(class pictures the model classifies as their class, class pictures)."""
-        logits = self.features.row(LOGITS)
-        return sum(p.predicted == p.target.name for p in logits), len(logits)
+        return self.features.classes_recognised
 
 
 def run_feature_lecture(model: torch.nn.Module, probe: Probe, model_name: str, source: str,
@@ -89,12 +88,9 @@ def run_feature_lecture(model: torch.nn.Module, probe: Probe, model_name: str, s
 
 def check_layers(model: torch.nn.Module, probe: Probe, layers: tuple[str, ...]) -> None:
     """Unknown layer names fail with the model's layers, before any work is done."""
-    with torch.no_grad():
-        was_training = model.training
-        model.eval()
+    with evaluation_mode(model), torch.no_grad():
         device = next(model.parameters()).device
         known = list(model.forward_features(probe.pool[:1].to(device)))  # type: ignore[operator]
-        model.train(was_training)
     unknown = [layer for layer in layers if layer not in known]
     if unknown:
         raise DeepwildError(f"the model has no layer {', '.join(unknown)}; its layers, early to late: "

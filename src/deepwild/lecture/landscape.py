@@ -158,11 +158,14 @@ def summary(result: LandscapeResult, problem: LossProblem) -> dict[str, Any]:
 
 def digits_problem(ref: str | Path, samples: int, root: str | Path | None = None) -> LossProblem:
     """A digits model (run or package) and cross-entropy on the first `samples` of its validation split."""
+    return _digits_problem(*resolve_model(ref, root), samples)
+
+
+def _digits_problem(model_dir: Path, run: RunDir | None, samples: int) -> LossProblem:
     from deepwild.data.digits import load_digits_arrays, upsample
     from deepwild.data.splits import Split, stratified_split
     from deepwild.models.packaged import load_packaged_model
 
-    model_dir, run = resolve_model(ref, root)
     package, model = load_packaged_model(model_dir, "digits", "a digits classifier")
     images, labels = load_digits_arrays()
     stored = run.path / "data.json" if run is not None else None
@@ -186,10 +189,10 @@ def digits_problem(ref: str | Path, samples: int, root: str | Path | None = None
 
 def problem_for(ref: str | Path, samples: int, root: str | Path | None = None) -> LossProblem:
     """The loss problem of a model that needs no data folder (digits); others say what they need."""
-    model_dir, _ = resolve_model(ref, root)
+    model_dir, run = resolve_model(ref, root)
     package: ModelPackage = read_model_package(model_dir)
     if package.task == "digits":
-        return digits_problem(ref, samples, root)
+        return _digits_problem(model_dir, run, samples)
     raise DeepwildError(f"the loss landscape of {package.name} (task {package.task}) needs its validation data",
                         hint="give a dataset folder with --data DIR (made by `deepwild data scores`)")
 

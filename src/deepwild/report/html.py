@@ -222,7 +222,7 @@ def build_report(run_path: str | Path) -> Path:
                                           f"<details><summary>{len(epochs)} epochs</summary>{table(epochs, columns)}</details>"]))
     body.append(("config", "Config", ["<h2 id=config>Config</h2>", f"<pre>{html.escape(json.dumps(config, indent=2))}</pre>"]))
     parts.append("<nav>" + "".join(f'<a href="#{html.escape(anchor)}">{html.escape(label)}</a>'
-                                   for anchor, label, _ in body if not anchor.startswith("eval-")) + "</nav>")
+                                   for anchor, label, _ in body) + "</nav>")
     parts += [piece for _, _, pieces in body for piece in pieces]
     target = run.path / "report" / "index.html"
     atomic_write_text(target, page(run.name, parts))

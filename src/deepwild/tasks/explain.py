@@ -17,16 +17,15 @@ import torch
 
 from deepwild.core.errors import DeepwildError, InputError
 from deepwild.core.images import DEFAULT_MAX_PIXELS, load_grayscale
-from deepwild.core.io import atomic_path, atomic_write_json
+from deepwild.core.io import atomic_write_json
 from deepwild.core.package import ModelPackage, read_model_package
 from deepwild.core.registry import unknown_name_message
-from deepwild.engine.run import resolve_model
 from deepwild.interpret.attribution import (METHODS, AttributionConfig, Attributions, attribute, colour,
-                                            plot_attributions)
+                                            plot_attributions, save_picture)
 from deepwild.interpret.probe import Probe
+from deepwild.tasks.model_probe import resolve_named_model
 
 IG_STEPS = 64  # one input: an accurate path integral is cheap
-SHIPPED = "shipped"  # `deepwild explain shipped PAGE`: the detector that ships with deepwild
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ def explain(ref: str, image: str | Path, out: str | Path = "explanations", symbo
     settings.validate()
     if symbol is not None and at is not None:
         raise InputError("give either --symbol or --at, not both")
-    model_dir = _model_dir(ref, root)
+    model_dir = resolve_named_model(ref, root)[0]
     package = read_model_package(model_dir)
     image = Path(image)
     if package.task == "digits":
@@ -70,14 +69,6 @@ def explain(ref: str, image: str | Path, out: str | Path = "explanations", symbo
     if package.task == "omr":
         return _explain_symbol(model_dir, image, Path(out), symbol, at, target, settings, max_pixels)
     raise DeepwildError(f"`explain` takes digits classifiers and music symbol detectors, not {package.task!r} models")
-
-
-def _model_dir(ref: str, root: str | Path | None) -> Path:
-    if ref == SHIPPED and not Path(ref).exists():
-        from deepwild.tasks.omr.shipped import shipped_model
-
-        return shipped_model()
-    return resolve_model(ref, root)[0]
 
 
 def _target_index(package: ModelPackage, target: str | None, default: int) -> int:
@@ -189,9 +180,8 @@ def _write(result: Attributions, package: ModelPackage, image: Path, out: Path, 
     for method, value in result.maps.items():
         picture = (colour(method, result.inputs[0], value[0]) * 255).astype(np.uint8)
         zoom = max(1, 256 // picture.shape[0])  # small inputs are enlarged (nearest) to be seen
-        with atomic_path(out / f"{stem}-{method}.png") as temp:
-            Image.fromarray(np.kron(picture, np.ones((zoom, zoom, 1), np.uint8))).save(temp, format="PNG")
-        files[method] = str(out / f"{stem}-{method}.png")
+        files[method] = str(save_picture(Image.fromarray(np.kron(picture, np.ones((zoom, zoom, 1), np.uint8))),
+                                         out / f"{stem}-{method}.png"))
     ig = None
     if result.ig_delta is not None and result.score_gap is not None:
         ig = {"steps": IG_STEPS, "sum": round(float(result.raw["ig"][0].sum()), 5),

@@ -13,7 +13,7 @@ brings only its package (and, for a run, the run's records). This rebuilds the s
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +43,20 @@ class ModelProbe:
     source: str  # where the probe's inputs come from, in words
 
 
+def resolve_named_model(ref: str | Path, root: str | Path | None = None) -> tuple[Path, RunDir | None]:
+    """A model package folder (and its run, if any) from a run, run name, package folder, or `shipped`."""
+    if str(ref) == SHIPPED and not Path(ref).exists():
+        from deepwild.tasks.omr.shipped import shipped_model
+
+        return shipped_model(), None
+    return resolve_model(ref, root)
+
+
 def probe_of_model(ref: str | Path, root: str | Path | None = None, data: str | Path | None = None,
                    pool_size: int = 256) -> ModelProbe:
     """The model a user names (run, run name, package folder, or `shipped` for the detector that ships with
     deepwild), loaded, with a probe of its task's data."""
-    if str(ref) == SHIPPED and not Path(ref).exists():
-        from deepwild.tasks.omr.shipped import shipped_model
-
-        model_dir, run = shipped_model(), None
-    else:
-        model_dir, run = resolve_model(ref, root)
+    model_dir, run = resolve_named_model(ref, root)
     task = read_model_package(model_dir).task
     if task not in EXPLAINED_TASKS:
         raise DeepwildError(f"{ref} is a {task!r} model; feature pictures are made for "
@@ -72,9 +76,7 @@ def _digits_probe(model_dir: Path, run: RunDir | None, pool_size: int) -> ModelP
     stored = run.path / "data.json" if run else None
     split = Split.from_json(read_json(stored)["split"]) if stored and stored.is_file() else digits.make_split(config)
     probe = digits.interpret_probe(config, split)
-    probe = Probe(inputs=probe.inputs, labels=probe.labels, pool=probe.pool[:pool_size],
-                  pool_labels=probe.pool_labels[:pool_size], class_names=probe.class_names, layers=probe.layers,
-                  kind=probe.kind)
+    probe = replace(probe, pool=probe.pool[:pool_size], pool_labels=probe.pool_labels[:pool_size])
     return ModelProbe(package, model, probe, f"scikit-learn digits, validation split ({len(probe.pool)} inputs)")
 
 

@@ -87,8 +87,8 @@ class PerClassCurves(HookBase):
                          y_range=(0.0, 1.0), width=520)
         folder = section_dir(run_path, KEY)
         atomic_write_text(folder / "weakest.svg", svg)
-        shown = self.epochs if len(self.epochs) <= 8 else self.epochs[:: -(-len(self.epochs) // 8)] + [self.epochs[-1]]
-        columns = [self.epochs.index(e) for e in dict.fromkeys(shown)]
+        every = -(-len(self.epochs) // 8)  # at most about eight epoch columns, always the last
+        columns = sorted(set(range(0, len(self.epochs), every)) | {len(self.epochs) - 1})
         table = [{"class": self.classes[c], **{f"epoch {self.epochs[i]}": round(float(values[i, c]), 3) for i in columns},
                   "markers (last val)": int(self.tally.seen[c])} for c in ordered]
         write_section(run_path, Section(

@@ -42,6 +42,15 @@ class PageCache:
         return self.images[index]
 
 
+def page_window(page: np.ndarray, x0: int, y0: int, size: int) -> np.ndarray:
+    """The (size, size) window of a uint8 page whose top-left corner is (x0, y0); what lies outside the page is paper."""
+    window = np.full((size, size), 255, np.uint8)
+    sx0, sy0 = max(x0, 0), max(y0, 0)
+    part = page[sy0:y0 + size, sx0:x0 + size]
+    window[sy0 - y0:sy0 - y0 + part.shape[0], sx0 - x0:sx0 - x0 + part.shape[1]] = part
+    return window
+
+
 class CropDataset(Dataset):
     """`crops_per_epoch` crops; item i of epoch e is the same crop in every run with the same seed."""
 
@@ -74,10 +83,7 @@ class CropDataset(Dataset):
         window = self.windows[index]
         page = self.dataset.pages[window.page_index]
         size = self.crop.crop_size
-        image = np.full((size, size), 255, np.uint8)
-        full = self.pages.get(window.page_index)
-        part = full[window.y0:window.y0 + size, window.x0:window.x0 + size]
-        image[:part.shape[0], :part.shape[1]] = part
+        image = page_window(self.pages.get(window.page_index), window.x0, window.y0, size)
         boxes, labels = [], []
         for symbol in page.symbols:
             if symbol.class_name not in self.class_index:
@@ -105,8 +111,8 @@ def symbol_crops(dataset: SymbolDataset, class_index: dict[str, int], size: int,
     """`count` crops (count, 1, size, size), ink bright, each centred on one symbol, and the symbols' classes.
 
     Classes take turns (the most common first: noteheads, stems, beams), so a few crops already show
-    many kinds of symbol; the choice
-    is deterministic, so interpretability pictures of different epochs show the same inputs.
+    many kinds of symbol; the choice is deterministic, so interpretability pictures of different epochs
+    show the same inputs.
     """
     pages = PageCache(dataset)
     by_class: dict[int, list[tuple[int, float, float]]] = {}
@@ -124,12 +130,7 @@ def symbol_crops(dataset: SymbolDataset, class_index: dict[str, int], size: int,
     chosen = chosen[:count]
     images = np.zeros((len(chosen), 1, size, size), np.float32)
     for row, (_, page_index, cx, cy) in enumerate(chosen):
-        full = pages.get(page_index)
-        x0, y0 = int(round(cx)) - size // 2, int(round(cy)) - size // 2
-        window = np.full((size, size), 255, np.uint8)
-        sx0, sy0 = max(x0, 0), max(y0, 0)
-        part = full[sy0:y0 + size, sx0:x0 + size]
-        window[sy0 - y0:sy0 - y0 + part.shape[0], sx0 - x0:sx0 - x0 + part.shape[1]] = part
+        window = page_window(pages.get(page_index), int(round(cx)) - size // 2, int(round(cy)) - size // 2, size)
         images[row, 0] = 1.0 - window.astype(np.float32) / 255.0
     labels = torch.tensor([label for label, *_ in chosen], dtype=torch.int64)
     return torch.from_numpy(images), labels

@@ -140,11 +140,17 @@ def tune_decoding(detector: Detector, val: SymbolDataset, log: Callable[[str], N
     tuned = replace(base, group_thresholds=group_thresholds, class_thresholds=class_thresholds)
     group_margins, class_margins = choose({**scored("", {0.0: tuned}), **scored("split margin", {
         m: replace(tuned, group_split_margins=(m,) * group_count) for m in margins})})
-    own = {name: (t, m) for name, t, m, group in zip(names, class_thresholds, class_margins, groups)
-           if (t, m) != (group_thresholds[group], group_margins[group])}
+    chosen = replace(tuned, group_split_margins=group_margins, class_split_margins=class_margins)
     say(f"chosen: group thresholds {group_thresholds}, split margins {group_margins}; classes with their own "
-        f"(threshold, margin): {own}")
-    return replace(tuned, group_split_margins=group_margins, class_split_margins=class_margins)
+        f"(threshold, margin): {own_settings(chosen, names, detector.class_groups)}")
+    return chosen
+
+
+def own_settings(postprocess: PostprocessConfig, names: tuple[str, ...], class_groups: np.ndarray) -> dict[str, tuple[float, float]]:
+    """The classes decoded at a (threshold, split margin) other than their energy group's."""
+    thresholds, margins = postprocess.thresholds_of_classes(class_groups), postprocess.margins_of_classes(class_groups)
+    return {name: (float(t), float(m)) for name, t, m, g in zip(names, thresholds, margins, class_groups.tolist())
+            if (t, m) != (postprocess.threshold(g), postprocess.margin(g))}
 
 
 def evaluate(ref: str | Path, split: str = "test", root: str | Path | None = None, data: str | Path | None = None,
