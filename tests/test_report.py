@@ -19,7 +19,7 @@ from deepwild.engine.hooks import HookBase
 from deepwild.engine.run import RunDir
 from deepwild.interpret.config import InterpretConfig
 from deepwild.interpret.sections import Figure, Section, write_section
-from deepwild.core.charts import Series, heatmap, line_chart, nice_ticks
+from deepwild.core.charts import Rule, Series, heatmap, line_chart, nice_ticks, trajectory_chart
 from deepwild.report.compare import build_comparison, flatten
 from deepwild.report.hook import ReportHook
 from deepwild.report.html import build_report
@@ -116,6 +116,25 @@ def test_line_chart_breaks_lines_at_missing_values_and_drops_non_positive_on_a_l
     assert "stroke-dasharray" in lines[2].attrib
     assert "no data yet" in line_chart("empty", [Series("a", (), ())])
     assert nice_ticks(0.28, 0.57) == [0.3, 0.4, 0.5] and nice_ticks(1, 2, 6, integer=True) == [1, 2]
+
+
+def test_trajectory_chart_colours_points_dark_to_light_and_draws_its_reference_lines():
+    layers = [Series("conv1", (1.0, 2.0, 3.0), (0.5, 1.0, 1.5)), Series("conv2", (4.0, 5.0, 6.0), (2.0, 2.5, 3.0))]
+    root = ElementTree.fromstring(trajectory_chart("plane", layers, (0.0, 0.5, 1.0), "I(X;T)", "I(T;Y)", (0.0, 8.0),
+                                                   (0.0, 4.0), [Rule("x", 7.0), Rule("y", 3.3, dashed=False)], "saturated"))
+    svg = "{http://www.w3.org/2000/svg}"
+    circles, squares = root.findall(f"{svg}circle"), root.findall(f"{svg}rect")[2:]  # background, frame, markers
+    assert len(circles) == 3 and len(squares) == 3  # one marker shape per layer, one marker per point
+
+    def brightness(element):
+        return sum(int(element.get("fill")[i:i + 2], 16) for i in (1, 3, 5))
+
+    assert brightness(circles[0]) < brightness(circles[1]) < brightness(circles[2])  # epoch: dark → light
+    assert [float(c.get("cx")) for c in circles] == sorted(float(c.get("cx")) for c in circles)
+    texts = [t.text for t in root.iter(f"{svg}text")]
+    assert {"conv1", "conv2", "saturated", "I(T;Y)"} <= set(texts)
+    red = [line for line in root.findall(f"{svg}line") if line.get("stroke") == "#d62728"]
+    assert len(red) == 2 and red[0].get("x1") == red[0].get("x2") and red[1].get("y1") == red[1].get("y2")
 
 
 def test_heatmap_places_unevenly_spaced_columns_at_their_x():

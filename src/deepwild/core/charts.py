@@ -221,6 +221,65 @@ def heatmap(title: str, values: np.ndarray, xs: Sequence[float], y_range: tuple[
     return _document(width, height, title, body)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """A reference line across the plot area: vertical at x=`value` or horizontal at y=`value`."""
+    axis: str  # "x" (vertical line) or "y" (horizontal line)
+    value: float
+    dashed: bool = True
+    color: str = "#d62728"
+
+
+_MARKERS = ("circle", "square", "diamond", "triangle")
+
+
+def _marker(shape: str, x: float, y: float, color: str, size: float = 3.4) -> str:
+    if shape == "circle":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size:.1f}" fill="{color}"/>'
+    if shape == "square":
+        return f'<rect x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" height="{2 * size:.1f}" fill="{color}"/>'
+    corners = ([(x, y - 1.3 * size), (x + 1.3 * size, y), (x, y + 1.3 * size), (x - 1.3 * size, y)] if shape == "diamond"
+               else [(x, y - 1.3 * size), (x + 1.2 * size, y + size), (x - 1.2 * size, y + size)])
+    return f'<polygon points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in corners)}" fill="{color}"/>'
+
+
+def trajectory_chart(title: str, trajectories: Sequence[Series], shades: Sequence[float], x_label: str, y_label: str,
+                     x_range: tuple[float, float], y_range: tuple[float, float], rules: Sequence[Rule] = (),
+                     note: str = "", width: int = 440, height: int = 330) -> str:
+    """An SVG document: each series a grey path whose points are coloured by `shades` (0 dark … 1 light, one
+    per point, shared by all series: e.g. the epoch), one marker shape per series, its label at its last
+    point; reference `rules` across the plot and a `note` in red at the bottom left."""
+    frame = _Frame(width, height, x_range, y_range, margin_left=64)
+    body = frame.axes(nice_ticks(*x_range, 5), nice_ticks(*y_range, 5), x_label)
+    middle = (frame.top + frame.bottom) / 2
+    body.append(f'<text x="14" y="{middle:.1f}" text-anchor="middle" fill="#555" '
+                f'transform="rotate(-90 14 {middle:.1f})">{html.escape(y_label)}</text>')
+    for rule in rules:
+        dash = ' stroke-dasharray="5,3"' if rule.dashed else ' stroke-dasharray="1.5,2.5"'
+        if rule.axis == "x":
+            x = frame.x(rule.value)
+            body.append(f'<line x1="{x:.1f}" y1="{frame.top}" x2="{x:.1f}" y2="{frame.bottom}" stroke="{rule.color}"{dash}/>')
+        else:
+            y = frame.y(rule.value)
+            body.append(f'<line x1="{frame.left}" y1="{y:.1f}" x2="{frame.right}" y2="{y:.1f}" stroke="{rule.color}"{dash}/>')
+    colors = _colormap(_VIRIDIS, np.asarray(shades, np.float64) * 0.9)
+    for index, s in enumerate(trajectories):
+        points = [(frame.x(x), frame.y(y)) for x, y in zip(s.xs, s.ys) if math.isfinite(x) and math.isfinite(y)]
+        if not points:
+            continue
+        body.append(f'<polyline points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}" fill="none" '
+                    f'stroke="#999" stroke-width="0.8"/>')
+        shape = _MARKERS[index % len(_MARKERS)]
+        body += [_marker(shape, x, y, "#%02x%02x%02x" % tuple(int(c) for c in colors[min(i, len(colors) - 1)]))
+                 for i, (x, y) in enumerate(points)]
+        last_x, last_y = points[-1]
+        body.append(f'<text x="{last_x + 5:.1f}" y="{last_y - 4:.1f}" font-size="10">{html.escape(s.label)}</text>')
+    if note:
+        body.append(f'<text x="{frame.left + 6}" y="{frame.bottom - 6}" fill="#d62728" font-size="10">'
+                    f'{html.escape(note)}</text>')
+    return _document(width, height, title, body)
+
+
 def colour_scale(label: str, value_range: tuple[float, float], width: int = 90, height: int = 220) -> str:
     """The heatmap colours as a vertical bar with its end values, to place beside heatmaps."""
     top, bottom = _MARGIN_TOP, height - _MARGIN_BOTTOM
