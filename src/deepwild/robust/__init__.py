@@ -1,0 +1,1 @@
+"""Adversarial attacks on deepwild classifiers and detectors of adversarial inputs (see `base`)."""
