@@ -83,3 +83,69 @@ def same_sample(a: Sample, b: Sample) -> bool:
         a.mask is not None and b.mask is not None and np.array_equal(a.mask, b.mask))
     return (np.array_equal(a.image, b.image) and np.array_equal(a.boxes, b.boxes)
             and a.labels.tolist() == b.labels.tolist() and np.array_equal(a.instances, b.instances) and masks_equal)
+
+
+# -- a score dataset folder of isolated shapes, for the symbol classifier -----------------------------
+
+# class → (width, height, kind): each class a shape of its own size, so a crop shows which class it holds.
+SHAPES = {"noteheadBlackOnLine": (12, 10, "ellipse"), "stem": (2, 34, "bar"), "beam": (40, 5, "bar"),
+          "clefG": (16, 44, "frame")}
+CELL = 80  # symbols sit in 80 px cells (± 6 px): no window of one reaches another's ink
+
+
+def draw_shape(image: np.ndarray, kind: str, x0: int, y0: int, width: int, height: int) -> None:
+    """Black ink (0) on `image` in the box x0..x0+width, y0..y0+height (exclusive)."""
+    rows, cols = np.mgrid[y0:y0 + height, x0:x0 + width]
+    if kind == "ellipse":
+        inside = ((cols + 0.5 - x0 - width / 2) / (width / 2)) ** 2 + ((rows + 0.5 - y0 - height / 2) / (height / 2)) ** 2 <= 1
+    elif kind == "frame":
+        inside = (rows < y0 + 2) | (rows >= y0 + height - 2) | (cols < x0 + 2) | (cols >= x0 + width - 2)
+    else:
+        inside = np.ones_like(rows, bool)
+    image[rows[inside], cols[inside]] = 0.0
+
+
+def shape_page(rng: np.random.Generator, columns: int = 4, rows: int = 5) -> tuple[np.ndarray, list]:
+    """A white page (rows·80 × columns·80) with one random shape per cell; its image and annotations."""
+    from deepwild.data.symbols import SymbolAnnotation
+
+    image = np.ones((rows * CELL, columns * CELL), np.float32)
+    symbols = []
+    names = sorted(SHAPES)
+    for row in range(rows):
+        for column in range(columns):
+            name = names[int(rng.integers(len(names)))]
+            width, height, kind = SHAPES[name]
+            x0 = column * CELL + CELL // 2 - width // 2 + int(rng.integers(-6, 7))
+            y0 = row * CELL + CELL // 2 - height // 2 + int(rng.integers(-6, 7))
+            draw_shape(image, kind, x0, y0, width, height)
+            symbols.append(SymbolAnnotation(name, (float(x0), float(y0), float(x0 + width), float(y0 + height))))
+    return image, symbols
+
+
+def write_shape_dataset(folder, pages: dict[str, int] | None = None, seed: int = 0, staff_space: float | None = 10.0):
+    """A score dataset folder as `deepwild data scores` writes it (images/, deepscores_<split>.json,
+    manifest.json), of shape pages: 4 train pages, 1 each of val, test and test-unseen-font by default."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from deepwild.data.deepscores import write_deepscores_json
+    from deepwild.data.symbols import ScorePage
+
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    number = 0
+    for split, count in (pages or {"train": 4, "val": 1, "test": 1, "test-unseen-font": 1}).items():
+        split_pages = []
+        for _ in range(count):
+            image, symbols = shape_page(rng)
+            name = f"images/page{number:05d}.png"
+            Image.fromarray((image * 255).astype(np.uint8)).save(folder / name)
+            split_pages.append(ScorePage(image=name, width=image.shape[1], height=image.shape[0],
+                                         symbols=tuple(symbols), split=split, staff_space=staff_space))
+            number += 1
+        write_deepscores_json(split_pages, folder / f"deepscores_{split}.json")
+    (folder / "manifest.json").write_text('{"generator": "tests.helpers.symbol_pages", "seed": %d}' % seed)
+    return folder

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from deepwild import __version__
 from deepwild.cli import options as opt
 from deepwild.cli.data import data_app
 from deepwild.cli.errors import run_guarded
+from deepwild.cli.robust import robust
 
 if TYPE_CHECKING:
     from deepwild.lecture.descent import DescentResult
@@ -27,6 +28,7 @@ lecture_app = typer.Typer(help="The lecture's 'how deep learning works' demos, o
 app.add_typer(train_app, name="train")
 app.add_typer(lecture_app, name="lecture")
 app.add_typer(data_app, name="data")
+app.command("robust")(robust)
 # Long paths stay on one line (copy-pasteable); tables keep their shape when piped to a file.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 
@@ -55,11 +57,9 @@ def train_digits(
     """Classify scikit-learn's handwritten digits with a small CNN (runs under torchrun too)."""
     from deepwild.tasks import digits
 
-    config, resume_path = opt.training_config(digits, config_file, sets, resume, runs_dir, dict(
+    _, outcome = _train(digits, None, config_file, sets, resume, runs_dir, name, track, tracking_uri, report, dict(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, precision=precision, threads=threads,
         progress=progress))
-    outcome = digits.train(config, root=runs_dir, name=name, resume=resume_path, track=track, tracking_uri=tracking_uri,
-                           extra_hooks=_report_hooks(report))
     if outcome.package is not None:
         metrics = outcome.package.metrics
         console.print(f"run      {outcome.run.path}\n"
@@ -68,6 +68,19 @@ def train_digits(
                       f"best epoch {metrics['best_epoch']}: val accuracy {metrics['val_accuracy']:.4f}, "
                       f"test accuracy {metrics['test_accuracy']:.4f}", highlight=False)
         _final_report(outcome.run.path, report)
+
+
+def _train(task: object, data: Path | None, config_file: Path | None, sets: list[str] | None, resume: Path | None,
+           runs_dir: Path | None, name: str | None, track: str | None, tracking_uri: str | None, report: bool,
+           train_flags: dict) -> tuple:
+    """What every `train <task>` command does: the config from defaults, file, --data, --set and flags; then
+    the task's training with the report hook. Returns (config, outcome)."""
+    if data is not None:
+        sets = [*(sets or []), f"data={data}"]
+    config, resume_path = opt.training_config(task, config_file, sets, resume, runs_dir, train_flags)
+    outcome = task.train(config, root=runs_dir, name=name, resume=resume_path, track=track,  # type: ignore[attr-defined]
+                         tracking_uri=tracking_uri, extra_hooks=_report_hooks(report))
+    return config, outcome
 
 
 def _report_hooks(report: bool) -> tuple:
@@ -87,37 +100,58 @@ def _final_report(run_path: Path, report: bool) -> None:
         console.print(f"report   {build_report(run_path)}", highlight=False)
 
 
-@train_app.command("omr")
-def train_omr(
-    data: Annotated[Optional[Path], typer.Option(help="Dataset folder made by `deepwild data scores`.")] = None,
-    config_file: opt.ConfigFile = None, sets: opt.Sets = None, epochs: opt.Epochs = None, batch_size: opt.BatchSize = None,
-    lr: opt.LearningRate = None, seed: opt.Seed = None, device: opt.Device = None, precision: opt.Precision = None,
-    threads: opt.Threads = None, progress: opt.Progress = None, name: opt.Name = None, runs_dir: opt.RunsDir = None,
-    resume: opt.Resume = None, track: opt.Track = None, tracking_uri: opt.TrackingUri = None, report: opt.Report = True,
-) -> None:
-    """Music symbol detection: train a Deep Watershed Detector on score pages (runs under torchrun too)."""
-    from deepwild.tasks import omr
+def _score_data_training(task_name: str, summary: Callable[[Any, Any], str]) -> Callable[..., None]:
+    """The `train <task>` command of a task that learns from a score dataset folder (`--data DIR`);
+    `summary(config, outcome)` is what it prints about the finished run."""
 
-    if data is not None:
-        sets = [*(sets or []), f"data={data}"]
-    config, resume_path = opt.training_config(omr, config_file, sets, resume, runs_dir, dict(
-        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, precision=precision, threads=threads,
-        progress=progress))
-    outcome = omr.train(config, root=runs_dir, name=name, resume=resume_path, track=track, tracking_uri=tracking_uri,
-                        extra_hooks=_report_hooks(report))
-    if outcome.package is not None:
-        console.print(f"run      {outcome.run.path}\nmodel    {outcome.run.model_dir}\n"
-                      f"curves   {outcome.run.plots / 'learning_curves.png'}\n"
-                      f"classes  {len(outcome.package.class_names)}; evaluate with "
-                      f"`deepwild eval {outcome.run.path} --data {config.data} --split test`", highlight=False)
-        _final_report(outcome.run.path, report)
+    def command(
+        data: Annotated[Optional[Path], typer.Option(help="Dataset folder made by `deepwild data scores`.")] = None,
+        config_file: opt.ConfigFile = None, sets: opt.Sets = None, epochs: opt.Epochs = None,
+        batch_size: opt.BatchSize = None, lr: opt.LearningRate = None, seed: opt.Seed = None, device: opt.Device = None,
+        precision: opt.Precision = None, threads: opt.Threads = None, progress: opt.Progress = None, name: opt.Name = None,
+        runs_dir: opt.RunsDir = None, resume: opt.Resume = None, track: opt.Track = None,
+        tracking_uri: opt.TrackingUri = None, report: opt.Report = True,
+    ) -> None:
+        from deepwild.tasks import load_task
+
+        config, outcome = _train(load_task(task_name), data, config_file, sets, resume, runs_dir, name, track,
+                                 tracking_uri, report, dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                                            device=device, precision=precision, threads=threads,
+                                                            progress=progress))
+        if outcome.package is not None:
+            console.print(f"run      {outcome.run.path}\nmodel    {outcome.run.model_dir}\n"
+                          f"curves   {outcome.run.plots / 'learning_curves.png'}\n{summary(config, outcome)}",
+                          highlight=False)
+            _final_report(outcome.run.path, report)
+
+    return command
+
+
+def _omr_summary(config: Any, outcome: Any) -> str:
+    return (f"classes  {len(outcome.package.class_names)}; evaluate with "
+            f"`deepwild eval {outcome.run.path} --data {config.data} --split test`")
+
+
+def _symbols_summary(config: Any, outcome: Any) -> str:
+    metrics, dropped = outcome.package.metrics, outcome.package.data.get("dropped_classes", {})
+    test = f", test accuracy {metrics['test_accuracy']:.4f}" if "test_accuracy" in metrics else ""
+    return (f"classes  {len(outcome.package.class_names)} ({len(dropped)} with fewer than {config.min_count} "
+            f"training symbols dropped, listed in data.json)\n"
+            f"best epoch {metrics['best_epoch']}: val accuracy {metrics['val_accuracy']:.4f}{test}; "
+            f"evaluate with `deepwild eval {outcome.run.path} --split test-unseen-font`")
+
+
+train_app.command("omr", help="Music symbol detection: train a Deep Watershed Detector on score pages (runs under "
+                              "torchrun too).")(_score_data_training("omr", _omr_summary))
+train_app.command("symbols", help="Music symbol classification (DeepScores): a small CNN on a crop around each "
+                                  "symbol of score pages.")(_score_data_training("symbols", _symbols_summary))
 
 
 @app.command("eval")
 def evaluate(
     model: Annotated[str, typer.Argument(help="A run (path or name) or a model package folder.")],
     split: Annotated[str, typer.Option(help="train, val, test (score data also test-unseen-font, or all).")] = "test",
-    data: Annotated[Optional[Path], typer.Option(help="Dataset folder (detection models; default: the training data).")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Dataset folder (score-data models; default: the training data).")] = None,
     runs_dir: opt.RunsDir = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from deepwild import __version__
 from deepwild.core.errors import ModelPackageError
-from deepwild.core.io import atomic_directory, atomic_write_json, read_json, sha256_file
+from deepwild.core.io import atomic_directory, atomic_write_json, atomic_write_text, read_json, sha256_file
 
 PACKAGE_FORMAT = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -38,6 +38,8 @@ class ModelPackage:
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    # The calibrated adversarial-input detector deployment uses (`deepwild robust --calibrate`); {} = none.
+    adversarial: dict[str, Any] = field(default_factory=dict)
     deepwild_version: str = __version__
     weights_sha256: str = ""
     format: int = PACKAGE_FORMAT
@@ -54,7 +56,7 @@ class ModelPackage:
         if missing:
             raise ValueError(f"missing keys {', '.join(missing)}")
         values = {key: value for key, value in data.items() if key in known}
-        for key in ("model_args", "input", "config", "data", "metrics", "provenance"):
+        for key in ("model_args", "input", "config", "data", "metrics", "provenance", "adversarial"):
             if key in values and not isinstance(values[key], dict):
                 raise ValueError(f"{key} must be an object")
         names = values["class_names"]
@@ -81,6 +83,17 @@ def save_model_package(directory: str | Path, package: ModelPackage, state_dict:
         package = dataclasses.replace(package, weights_sha256=sha256_file(temp / WEIGHTS_FILE))
         atomic_write_json(temp / META_FILE, package.to_json())
         (temp / CARD_FILE).write_text(model_card(package), encoding="utf-8")
+    return package
+
+
+def update_model_package(directory: str | Path, **changes: Any) -> ModelPackage:
+    """Rewrite `model.json` (and the card) with some fields changed; the weights stay as they are and
+    are checked against their checksum first, so that a broken package is not made to look whole."""
+    directory = Path(directory)
+    package, _ = load_model_package(directory)
+    package = dataclasses.replace(package, **changes)
+    atomic_write_json(directory / META_FILE, package.to_json())
+    atomic_write_text(directory / CARD_FILE, model_card(package))
     return package
 
 
@@ -148,4 +161,9 @@ def model_card(package: ModelPackage) -> str:
         lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
         for key, value in package.metrics.items():
             lines.append(f"| {key} | {value:.4f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    if package.adversarial:
+        a = package.adversarial
+        lines += ["", "## Adversarial-input detector", "",
+                  f"`{a.get('detector')}` detector, threshold {a.get('threshold')}: flags {a.get('clean_flagged')} of "
+                  f"{a.get('inputs')} clean {a.get('split')} inputs (asked: {a.get('false_positive_rate')})."]
     return "\n".join(lines) + "\n"

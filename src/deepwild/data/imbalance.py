@@ -1,10 +1,11 @@
-"""Class imbalance: class weights, the focal loss, a crop sampler that favours rare classes, and
-the per-split class count table.
+"""Class imbalance: class weights, the focal loss, oversampling of rare classes (indices of a
+classifier's items, a crop sampler for pages), and the per-split class count table.
 
 Music is imbalanced by nature: a DeepScores page holds hundreds of noteheads and stems but rarely a
 segno or a double flat. The three remedies here act at different places: `class_weights` and
 `focal_loss` in the loss (rare and hard pixels count more), `RareClassCropSampler` in the data
-(crops around rare symbols are drawn more often).
+(crops around rare symbols are drawn more often); `oversampled_indices` repeats a classifier's rare
+items.
 """
 
 from __future__ import annotations
@@ -97,6 +98,24 @@ def focal_loss(logits: torch.Tensor, targets: torch.Tensor, gamma: float = 2.0, 
     if reduction == "sum":
         return loss.sum()
     return loss.sum() / pixel_weight.sum().clamp_min(torch.finfo(loss.dtype).tiny)
+
+
+def oversampled_indices(labels: np.ndarray, power: float = 0.5, seed: int = 0) -> np.ndarray:
+    """Indices into `labels` (N,) that repeat rare classes: every item once, then class c topped up with
+    seeded draws (with replacement) to n_c · (n_max / n_c) ** power items. power 0 leaves the data as it
+    is, 1 gives every class as many items as the largest, 0.5 meets them halfway on a log scale (the
+    classifier's resampling; augmentation makes the repeats differ). The loader shuffles."""
+    if not 0.0 <= power <= 1.0:
+        raise ValueError(f"power must lie in [0, 1], got {power}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    chosen = [np.arange(len(labels))]
+    for label, count in zip(classes, counts):
+        extra = int(round(count * (counts.max() / count) ** power)) - count
+        if extra > 0:
+            chosen.append(rng.choice(np.flatnonzero(labels == label), size=extra, replace=True))
+    return np.concatenate(chosen)
 
 
 class CropWindow(NamedTuple):

@@ -12,7 +12,7 @@ from types import ModuleType
 from deepwild.core.errors import ConfigError
 from deepwild.core.registry import unknown_name_message
 
-TASK_MODULES = {"digits": "deepwild.tasks.digits", "omr": "deepwild.tasks.omr"}
+TASK_MODULES = {"digits": "deepwild.tasks.digits", "omr": "deepwild.tasks.omr", "symbols": "deepwild.tasks.symbols"}
 
 
 def load_task(name: str) -> ModuleType:

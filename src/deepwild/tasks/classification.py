@@ -1,9 +1,12 @@
-"""What every image classifier task shares: the step, validation, metrics, evaluation files, loading."""
+"""What every image classifier task shares: the step, validation, metrics, evaluation files, loading,
+the run around training, the model export and the prediction results."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +15,75 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from deepwild.core.config import config_to_dict
 from deepwild.core.figures import pyplot, save_figure
 from deepwild.core.io import atomic_write_json, atomic_write_text
-from deepwild.core.package import ModelPackage
-from deepwild.engine.loop import StepOutput
+from deepwild.core.package import ModelPackage, save_model_package
+from deepwild.core.results import Classification, ClassScore, EvaluationResult
+from deepwild.engine.checkpoint import load_checkpoint
+from deepwild.engine.config import TrainConfig
+from deepwild.engine.distributed import DistInfo, setup_distributed, teardown_distributed
+from deepwild.engine.hooks import HookBase
+from deepwild.engine.loop import StepOutput, Trainer, TrainingProblem, TrainResult
+from deepwild.engine.records import prepare_run, run_training
+from deepwild.engine.run import RunDir
+from deepwild.engine.tracking import check_tracking
+from deepwild.interpret.config import InterpretConfig
+from deepwild.interpret.hooks import interpret_hooks
+from deepwild.interpret.probe import Probe
 from deepwild.models.packaged import load_packaged_model
 
 
-def classification_step(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> StepOutput:
-    images, labels = batch
-    logits = net(images)
-    loss = F.cross_entropy(logits, labels)
-    accuracy = (logits.detach().argmax(dim=1) == labels).float().mean()
-    return StepOutput(loss=loss, metrics={"accuracy": accuracy})
+@dataclass(frozen=True)
+class TrainOutcome:
+    run: RunDir
+    result: TrainResult
+    package: ModelPackage | None  # None on ranks other than 0
 
 
-def classification_validate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
+class ClassificationStep:
+    """Cross-entropy on the logits, optionally class-weighted (weights (classes,), e.g. from
+    `data.imbalance.class_weights`)."""
+
+    def __init__(self, weights: torch.Tensor | None = None) -> None:
+        self.weights = weights
+
+    def __call__(self, net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> StepOutput:
+        images, labels = batch
+        logits = net(images)
+        weight = None if self.weights is None else self.weights.to(logits.device, logits.dtype)
+        loss = F.cross_entropy(logits, labels, weight=weight)
+        accuracy = (logits.detach().argmax(dim=1) == labels).float().mean()
+        return StepOutput(loss=loss, metrics={"accuracy": accuracy})
+
+
+classification_step = ClassificationStep()
+
+
+def classification_validate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
+                            macro: bool = False) -> dict[str, float]:
+    """Loss, accuracy and, with `macro`, macro accuracy (the mean of per-class accuracies over the classes
+    present: what an imbalanced validation set's accuracy hides)."""
     loss_sum, correct, count = 0.0, 0, 0
+    per_class_correct: torch.Tensor | None = None
+    per_class_count: torch.Tensor | None = None
     for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
         logits = model(images).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += int((logits.argmax(dim=1) == labels).sum())
+        right = logits.argmax(dim=1) == labels
+        correct += int(right.sum())
         count += len(labels)
-    return {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
+        classes = logits.shape[1]
+        hits = torch.bincount(labels[right], minlength=classes).cpu()
+        seen = torch.bincount(labels, minlength=classes).cpu()
+        per_class_correct = hits if per_class_correct is None else per_class_correct + hits
+        per_class_count = seen if per_class_count is None else per_class_count + seen
+    metrics = {"loss": loss_sum / max(count, 1), "accuracy": correct / max(count, 1)}
+    if macro and per_class_count is not None and per_class_correct is not None:
+        present = per_class_count > 0
+        metrics["macro_accuracy"] = float((per_class_correct[present].float() / per_class_count[present].float()).mean())
+    return metrics
 
 
 @torch.no_grad()
@@ -47,7 +95,8 @@ def predict_probabilities(model: torch.nn.Module, images: torch.Tensor, batch_si
 
 def classification_metrics(labels: np.ndarray, predictions: np.ndarray,
                            class_names: tuple[str, ...]) -> tuple[dict[str, float], dict[str, dict[str, float]], np.ndarray]:
-    """Accuracy, macro F1, per-class precision/recall/F1/support, and the confusion matrix (rows = truth)."""
+    """Accuracy (top-1), macro accuracy (mean recall = per-class top-1 accuracy, over classes present), macro F1,
+    per-class precision/recall/F1/support, and the confusion matrix (rows = truth)."""
     n = len(class_names)
     confusion = np.zeros((n, n), dtype=np.int64)
     np.add.at(confusion, (labels, predictions), 1)
@@ -61,6 +110,7 @@ def classification_metrics(labels: np.ndarray, predictions: np.ndarray,
                            "support": int(confusion[index].sum())}
     present = [v for v in per_class.values() if v["support"] > 0]
     metrics = {"accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)),
+               "macro_accuracy": float(np.mean([v["recall"] for v in present])) if present else 0.0,
                "macro_f1": float(np.mean([v["f1"] for v in present])) if present else 0.0,
                "samples": int(confusion.sum())}
     return metrics, per_class, confusion
@@ -108,3 +158,85 @@ def plot_confusion(confusion: np.ndarray, class_names: tuple[str, ...], target: 
 def load_classifier(model_dir: Path, task: str) -> tuple[ModelPackage, torch.nn.Module]:
     """A model package's network, checked against the task it is used for."""
     return load_packaged_model(model_dir, task, f"a {task!r} classifier")
+
+
+def evaluate_classifier(model: torch.nn.Module, package: ModelPackage, images: torch.Tensor, labels: np.ndarray,
+                        out_dir: Path, split: str, extra_metrics: Mapping[str, Any] | None = None) -> EvaluationResult:
+    """Score a loaded classifier on (images, labels) and write the evaluation files into `out_dir`."""
+    predictions = predict_probabilities(model, images).argmax(dim=1).numpy()
+    metrics, per_class, confusion = classification_metrics(labels, predictions, package.class_names)
+    metrics = {**metrics, **(extra_metrics or {})}
+    files = write_classification_eval(out_dir, metrics, per_class, confusion, package.class_names,
+                                      f"{package.name} — {split}")
+    return EvaluationResult(model=package.name, split=split, metrics=metrics, per_class=per_class,
+                            files=tuple(str(f) for f in files))
+
+
+def classifications(images: Sequence[Path], probabilities: torch.Tensor, package: ModelPackage,
+                    top_k: int = 3) -> list[Classification]:
+    """One `Classification` per image from its class probabilities (N, classes)."""
+    results = []
+    for path, row in zip(images, probabilities):
+        values, indices = row.topk(min(top_k, len(package.class_names)))
+        top = tuple(ClassScore(package.class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist()))
+        results.append(Classification(image=str(path), label=top[0].label, probability=top[0].probability,
+                                      top=top, model=package.name))
+    return results
+
+
+class ClassifierExport(HookBase):
+    """At the end of training: the best checkpoint, scored on some parts of the data (e.g. val and test:
+    `<part>_accuracy`, and with `macro` `<part>_macro_accuracy`), becomes the run's `model/` package.
+    `package` holds everything but the metrics and the command that made the run."""
+
+    def __init__(self, run: RunDir, package: ModelPackage,
+                 parts: Mapping[str, Callable[[], tuple[torch.Tensor, np.ndarray]]], macro: bool = False) -> None:
+        self.run, self.template, self.parts, self.macro = run, package, parts, macro
+        self.package: ModelPackage | None = None
+
+    def after_train(self, trainer: Trainer) -> None:
+        model = trainer.model
+        load_checkpoint(self.run.checkpoints / "best", model)
+        metrics: dict[str, Any] = {"best_epoch": trainer.state.best_epoch}
+        for part, load in self.parts.items():
+            images, labels = load()
+            predictions = predict_probabilities(model, images.to(trainer.dist.device)).argmax(dim=1).cpu().numpy()
+            scores, _, _ = classification_metrics(labels, predictions, self.template.class_names)
+            metrics[f"{part}_accuracy"] = scores["accuracy"]
+            if self.macro:
+                metrics[f"{part}_macro_accuracy"] = scores["macro_accuracy"]
+        provenance = {"command": self.run.info().get("command", ""), "run": self.run.name, **self.template.provenance}
+        package = replace(self.template, metrics=metrics, provenance=provenance)
+        self.package = save_model_package(self.run.model_dir, package, model.state_dict())
+
+
+def start_run(task: str, train: TrainConfig, root: str | Path | None, name: str | None, resume: str | Path | None,
+              track: str | None, tracking_uri: str | None) -> tuple[RunDir, DistInfo]:
+    """The (new or resumed) run of a classifier's training, with the process group and threads set up."""
+    check_tracking(track, tracking_uri)  # before anything is written
+    dist = setup_distributed(train.device)
+    if train.threads:
+        torch.set_num_threads(train.threads)
+    return prepare_run(task, dist, root, name, resume), dist
+
+
+def write_run_records(run: RunDir, dist: DistInfo, task: str, config: Any, data: dict[str, Any] | None) -> None:
+    """On rank 0: the resolved config (config.json) and, unless None (a resumed run keeps its own), data.json."""
+    if dist.is_main:
+        run.write_config({"task": task, **config_to_dict(config)})
+        if data is not None:
+            atomic_write_json(run.path / "data.json", data)
+
+
+def fit_classifier(problem: TrainingProblem, task: str, train: TrainConfig, interpret: InterpretConfig, probe: Probe,
+                   run: RunDir, dist: DistInfo, export: ClassifierExport, resume: bool,
+                   extra_hooks: Sequence[HookBase] = (), task_hooks: Sequence[HookBase] = (),
+                   track: str | None = None, tracking_uri: str | None = None) -> TrainOutcome:
+    """Train with the standard records, the always-on interpretability hooks on `probe`, and the export."""
+    try:
+        result = run_training(problem, train, run, task, dist, resume=resume,
+                              extra_hooks=(*task_hooks, *interpret_hooks(interpret, probe), *extra_hooks, export),
+                              track=track, tracking_uri=tracking_uri)
+    finally:
+        teardown_distributed()
+    return TrainOutcome(run=run, result=result, package=export.package)

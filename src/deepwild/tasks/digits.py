@@ -17,26 +17,22 @@ import torch
 from deepwild.core.config import config_from_dict, config_to_dict
 from deepwild.core.errors import ConfigError, DeepwildError
 from deepwild.core.images import DEFAULT_MAX_PIXELS, load_grayscale
-from deepwild.core.io import atomic_write_json, read_json
-from deepwild.core.package import ModelPackage, save_model_package
-from deepwild.core.results import Classification, ClassScore, EvaluationResult
+from deepwild.core.io import read_json
+from deepwild.core.package import ModelPackage
+from deepwild.core.results import Classification, EvaluationResult
 from deepwild.data.digits import (CLASS_NAMES, DigitsDataset, digit_from_grayscale, digits_dataset_id,
                                   load_digits_arrays, upsample)
 from deepwild.data.splits import Split, stratified_split
-from deepwild.engine.checkpoint import load_checkpoint
 from deepwild.engine.config import TrainConfig
-from deepwild.engine.distributed import setup_distributed, teardown_distributed
 from deepwild.engine.hooks import HookBase
-from deepwild.engine.loop import Trainer, TrainingProblem, TrainResult, seed_everything
-from deepwild.engine.records import prepare_run, run_training
+from deepwild.engine.loop import TrainingProblem, seed_everything
 from deepwild.engine.run import RunDir, resolve_model, runs_root
-from deepwild.engine.tracking import check_tracking
 from deepwild.interpret.config import InterpretConfig
-from deepwild.interpret.hooks import interpret_hooks
 from deepwild.interpret.probe import Probe
 from deepwild.models import build_model
-from deepwild.tasks.classification import (classification_metrics, classification_step, classification_validate,
-                                           load_classifier, predict_probabilities, write_classification_eval)
+from deepwild.tasks.classification import (ClassifierExport, TrainOutcome, classification_step, classification_validate,
+                                           classifications, evaluate_classifier, fit_classifier, load_classifier,
+                                           predict_probabilities, start_run, write_run_records)
 
 TASK = "digits"
 
@@ -60,13 +56,6 @@ class Config:
             raise ConfigError(f"image_size must be between 8 and 256, got {self.image_size}")
         if not (0 < self.val_fraction < 0.5 and 0 < self.test_fraction < 0.5):
             raise ConfigError("val_fraction and test_fraction must each lie between 0 and 0.5")
-
-
-@dataclass(frozen=True)
-class TrainOutcome:
-    run: RunDir
-    result: TrainResult
-    package: ModelPackage | None  # None on ranks other than 0
 
 
 def make_split(config: Config) -> Split:
@@ -113,61 +102,31 @@ def data_record(config: Config, split: Split) -> dict[str, Any]:
             "split": split.to_json()}
 
 
-class ExportModel(HookBase):
+def export_model(run: RunDir, config: Config, split: Split) -> ClassifierExport:
     """At the end of training: the best checkpoint, scored on val and test, becomes `model/`."""
-
-    def __init__(self, run: RunDir, config: Config, split: Split) -> None:
-        self.run, self.config, self.split = run, config, split
-        self.package: ModelPackage | None = None
-
-    def after_train(self, trainer: Trainer) -> None:
-        model = trainer.model
-        load_checkpoint(self.run.checkpoints / "best", model)
-        metrics: dict[str, Any] = {"best_epoch": trainer.state.best_epoch}
-        for part in ("val", "test"):
-            images, labels = split_tensors(self.config, self.split, part)
-            predictions = predict_probabilities(model, images.to(trainer.dist.device)).argmax(dim=1).cpu().numpy()
-            metrics[f"{part}_accuracy"] = float((predictions == labels).mean())
-        info = self.run.info()
-        package = ModelPackage(
-            name=f"digits-{self.run.name}", task=TASK, architecture=self.config.model,
-            model_args={"in_channels": 1, "num_classes": len(CLASS_NAMES), "width": self.config.width,
-                        "dropout": self.config.dropout},
-            class_names=CLASS_NAMES,
-            input={"kind": "digit", "image_size": self.config.image_size, "source_size": 8, "levels": 16,
-                   "ink": "bright"},
-            config=config_to_dict(self.config), data={k: v for k, v in data_record(self.config, self.split).items()
-                                                       if k != "split"},
-            metrics=metrics,
-            provenance={"command": info.get("command", ""), "run": self.run.name, "seed": self.config.train.seed,
-                        "split_seed": self.config.split_seed},
-        )
-        self.package = save_model_package(self.run.model_dir, package, model.state_dict())
+    package = ModelPackage(
+        name=f"digits-{run.name}", task=TASK, architecture=config.model,
+        model_args={"in_channels": 1, "num_classes": len(CLASS_NAMES), "width": config.width, "dropout": config.dropout},
+        class_names=CLASS_NAMES,
+        input={"kind": "digit", "image_size": config.image_size, "source_size": 8, "levels": 16, "ink": "bright"},
+        config=config_to_dict(config), data={k: v for k, v in data_record(config, split).items() if k != "split"},
+        provenance={"seed": config.train.seed, "split_seed": config.split_seed},
+    )
+    return ClassifierExport(run, package, {part: (lambda part=part: split_tensors(config, split, part))
+                                           for part in ("val", "test")})
 
 
 def train(config: Config, root: str | Path | None = None, name: str | None = None, resume: str | Path | None = None,
           extra_hooks: tuple[HookBase, ...] = (), track: str | None = None, tracking_uri: str | None = None) -> TrainOutcome:
     """Train a digits classifier in a new run (or continue `resume`); returns the run and its model."""
-    check_tracking(track, tracking_uri)  # before anything is written
-    dist = setup_distributed(config.train.device)
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    run = prepare_run(TASK, dist, root, name, resume)
+    run, dist = start_run(TASK, config.train, root, name, resume, track, tracking_uri)
     split = Split.from_json(read_json(run.path / "data.json")["split"]) if resume else make_split(config)
-    if dist.is_main:
-        run.write_config({"task": TASK, **config_to_dict(config)})
-        if not resume:
-            atomic_write_json(run.path / "data.json", data_record(config, split))
+    write_run_records(run, dist, TASK, config, None if resume else data_record(config, split))
     seed_everything(config.train.seed)
     problem = build_problem(config, split)
-    export = ExportModel(run, config, split)
-    try:
-        result = run_training(problem, config.train, run, TASK, dist, resume=resume is not None,
-                              extra_hooks=(*interpret_hooks(config.interpret, interpret_probe(config, split)),
-                                           *extra_hooks, export), track=track, tracking_uri=tracking_uri)
-    finally:
-        teardown_distributed()
-    return TrainOutcome(run=run, result=result, package=export.package)
+    return fit_classifier(problem, TASK, config.train, config.interpret, interpret_probe(config, split), run, dist,
+                          export_model(run, config, split), resume is not None, extra_hooks, track=track,
+                          tracking_uri=tracking_uri)
 
 
 def config_of_run(run: RunDir) -> Config:
@@ -175,23 +134,24 @@ def config_of_run(run: RunDir) -> Config:
     return config_from_dict(Config, data)
 
 
-def evaluate(ref: str | Path, split_name: str = "test", root: str | Path | None = None) -> EvaluationResult:
-    """Accuracy, macro F1, per-class metrics and confusion matrix on a split of the digits."""
-    model_dir, run = resolve_model(ref, root)
-    package, model = load_classifier(model_dir, TASK)
+def classifier_inputs(package: ModelPackage, run: RunDir | None, split_name: str) -> tuple[torch.Tensor, np.ndarray]:
+    """A split's images as the packaged model takes them, and their labels: the run's stored split, else
+    the split its config makes (the same seed gives the same split)."""
     config = config_from_dict(Config, package.config)
     stored = run.path / "data.json" if run else None
     split = Split.from_json(read_json(stored)["split"]) if stored and stored.is_file() else make_split(config)
     if split_name not in ("train", "val", "test"):
         raise DeepwildError(f"unknown split {split_name!r}; valid: train, val, test")
-    images, labels = split_tensors(config, split, split_name)
-    predictions = predict_probabilities(model, images).argmax(dim=1).numpy()
-    metrics, per_class, confusion = classification_metrics(labels, predictions, package.class_names)
+    return split_tensors(config, split, split_name)
+
+
+def evaluate(ref: str | Path, split_name: str = "test", root: str | Path | None = None) -> EvaluationResult:
+    """Accuracy, macro F1, per-class metrics and confusion matrix on a split of the digits."""
+    model_dir, run = resolve_model(ref, root)
+    package, model = load_classifier(model_dir, TASK)
+    images, labels = classifier_inputs(package, run, split_name)
     out_dir = (run.eval_dir if run else runs_root(root) / f"eval-{package.name}") / split_name
-    files = write_classification_eval(out_dir, metrics, per_class, confusion, package.class_names,
-                                      f"{package.name} — {split_name}")
-    return EvaluationResult(model=package.name, split=split_name, metrics=metrics, per_class=per_class,
-                            files=tuple(str(f) for f in files))
+    return evaluate_classifier(model, package, images, labels, out_dir, split_name)
 
 
 def predict(ref: str | Path, images: list[Path], root: str | Path | None = None, top_k: int = 3,
@@ -201,14 +161,7 @@ def predict(ref: str | Path, images: list[Path], root: str | Path | None = None,
     package, model = load_classifier(model_dir, TASK)
     size = int(package.input["image_size"])
     batch = torch.stack([digit_from_grayscale(load_grayscale(path, max_pixels), size) for path in images])
-    probabilities = predict_probabilities(model, batch)
-    results = []
-    for path, row in zip(images, probabilities):
-        values, indices = row.topk(min(top_k, len(package.class_names)))
-        top = tuple(ClassScore(package.class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist()))
-        results.append(Classification(image=str(path), label=top[0].label, probability=top[0].probability,
-                                      top=top, model=package.name))
-    return results
+    return classifications(images, predict_probabilities(model, batch), package, top_k)
 
 
 def write_example_images(run: RunDir, folder: Path, count: int = 6, scale: int = 12) -> list[Path]:
