@@ -196,8 +196,12 @@ def predict(
     top_k: Annotated[int, typer.Option(help="How many classes to list per image (with --json).")] = 3,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 120_000_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per image.")] = False,
+    adversarial: Annotated[bool, typer.Option(
+        "--adversarial", help="Require the model's calibrated adversarial-input detector (an error when it has "
+                              "none); without this flag inputs are flagged whenever the model has one.")] = False,
 ) -> None:
-    """Classify images with a classifier model: prints class and probability per image."""
+    """Classify images with a classifier model: prints class and probability per image, and "suspicious" with the
+    adversarial score when the model package holds a calibrated detector (`deepwild robust MODEL --calibrate`)."""
     from deepwild.core.images import expand_image_paths
     from deepwild.core.package import read_model_package
     from deepwild.engine.run import resolve_model
@@ -209,11 +213,14 @@ def predict(
         from deepwild.core.errors import DeepwildError
 
         raise DeepwildError(f"{model} is not a classifier; `predict` takes classifier models")
-    for result in task.predict(model, expand_image_paths(images), root=runs_dir, top_k=top_k, max_pixels=max_pixels):
+    for result in task.predict(model, expand_image_paths(images), root=runs_dir, top_k=top_k, max_pixels=max_pixels,
+                               require_detector=adversarial):
         if as_json:
             print(json.dumps(result.to_json()))
         else:
-            print(f"{result.image}\t{result.label}\t{result.probability:.4f}")
+            flag = "" if result.suspicious is None else (
+                f"\t{'SUSPICIOUS' if result.suspicious else 'ok'} (adversarial score {result.adversarial_score:.3f})")
+            print(f"{result.image}\t{result.label}\t{result.probability:.4f}{flag}")
 
 
 @app.command("detect")

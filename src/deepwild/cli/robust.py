@@ -3,7 +3,6 @@ adversarial-input detector for deployment."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer

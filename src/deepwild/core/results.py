@@ -22,10 +22,15 @@ class Classification:
     probability: float
     top: tuple[ClassScore, ...]
     model: str
+    # From the model package's calibrated adversarial-input detector; None when it has none.
+    suspicious: bool | None = None
+    adversarial_score: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["top"] = [dataclasses.asdict(score) for score in self.top]
+        if self.suspicious is None:
+            del data["suspicious"], data["adversarial_score"]
         return data
 
     @classmethod
@@ -36,6 +41,8 @@ class Classification:
             probability=float(data["probability"]),
             top=tuple(ClassScore(s["label"], float(s["probability"])) for s in data["top"]),
             model=data["model"],
+            suspicious=data.get("suspicious"),
+            adversarial_score=data.get("adversarial_score"),
         )
 
 

@@ -4,6 +4,7 @@ the run around training, the model export and the prediction results."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from deepwild.core.config import config_to_dict
+from deepwild.core.errors import DeepwildError
 from deepwild.core.figures import pyplot, save_figure
 from deepwild.core.io import atomic_write_json, atomic_write_text
 from deepwild.core.package import ModelPackage, save_model_package
@@ -172,16 +174,42 @@ def evaluate_classifier(model: torch.nn.Module, package: ModelPackage, images: t
                             files=tuple(str(f) for f in files))
 
 
-def classifications(images: Sequence[Path], probabilities: torch.Tensor, package: ModelPackage,
-                    top_k: int = 3) -> list[Classification]:
-    """One `Classification` per image from its class probabilities (N, classes)."""
+def classifications(images: Sequence[Path], inputs: torch.Tensor, model: torch.nn.Module, package: ModelPackage,
+                    top_k: int = 3, require_detector: bool = False) -> list[Classification]:
+    """One `Classification` per image from the model's inputs (N, C, H, W); flagged suspicious or not by the
+    package's calibrated adversarial-input detector, when it has one (`require_detector`: it must)."""
+    probabilities = predict_probabilities(model, inputs)
+    flags = adversarial_flags(package, model, inputs, require_detector)
     results = []
-    for path, row in zip(images, probabilities):
+    for index, (path, row) in enumerate(zip(images, probabilities)):
         values, indices = row.topk(min(top_k, len(package.class_names)))
         top = tuple(ClassScore(package.class_names[i], float(v)) for v, i in zip(values.tolist(), indices.tolist()))
+        suspicious, score = flags[index] if flags is not None else (None, None)
         results.append(Classification(image=str(path), label=top[0].label, probability=top[0].probability,
-                                      top=top, model=package.name))
+                                      top=top, model=package.name, suspicious=suspicious, adversarial_score=score))
     return results
+
+
+def adversarial_flags(package: ModelPackage, model: torch.nn.Module, inputs: torch.Tensor,
+                      require: bool = False) -> list[tuple[bool, float]] | None:
+    """(suspicious, score) per input from the package's calibrated detector (`deepwild robust --calibrate`);
+    None when it has none (an error instead when `require`)."""
+    from deepwild.robust.entropy import EntropyDetector, EntropySettings
+
+    calibration = package.adversarial
+    if not calibration:
+        if require:
+            raise DeepwildError(f"{package.name} has no calibrated adversarial-input detector; "
+                                f"calibrate one with `deepwild robust MODEL --calibrate 0.05`")
+        return None
+    if calibration.get("detector") != EntropyDetector.name or "threshold" not in calibration:
+        raise DeepwildError(f"{package.name}: model.json names an unknown adversarial detector "
+                            f"{calibration.get('detector')!r}; recalibrate with `deepwild robust MODEL --calibrate 0.05`")
+    known = {f.name for f in dataclasses.fields(EntropySettings)}
+    settings = EntropySettings(**{k: v for k, v in calibration.get("settings", {}).items() if k in known})
+    scores = EntropyDetector(settings).characteristics(model, inputs)[:, 0]
+    threshold = float(calibration["threshold"])
+    return [(bool(score > threshold), round(float(score), 4)) for score in scores]
 
 
 class ClassifierExport(HookBase):

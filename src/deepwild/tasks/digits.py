@@ -32,7 +32,7 @@ from deepwild.interpret.probe import Probe
 from deepwild.models import build_model
 from deepwild.tasks.classification import (ClassifierExport, TrainOutcome, classification_step, classification_validate,
                                            classifications, evaluate_classifier, fit_classifier, load_classifier,
-                                           predict_probabilities, start_run, write_run_records)
+                                           start_run, write_run_records)
 
 TASK = "digits"
 
@@ -155,13 +155,13 @@ def evaluate(ref: str | Path, split_name: str = "test", root: str | Path | None 
 
 
 def predict(ref: str | Path, images: list[Path], root: str | Path | None = None, top_k: int = 3,
-            max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Classification]:
+            max_pixels: int = DEFAULT_MAX_PIXELS, require_detector: bool = False) -> list[Classification]:
     """Class and probability for each image file (any size; dark-on-light or light-on-dark)."""
     model_dir, _ = resolve_model(ref, root)
     package, model = load_classifier(model_dir, TASK)
     size = int(package.input["image_size"])
     batch = torch.stack([digit_from_grayscale(load_grayscale(path, max_pixels), size) for path in images])
-    return classifications(images, predict_probabilities(model, batch), package, top_k)
+    return classifications(images, batch, model, package, top_k, require_detector)
 
 
 def write_example_images(run: RunDir, folder: Path, count: int = 6, scale: int = 12) -> list[Path]:

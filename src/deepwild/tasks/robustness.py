@@ -20,7 +20,7 @@ from deepwild.core.charts import Series, grid, line_chart
 from deepwild.core.errors import ConfigError, DeepwildError
 from deepwild.core.io import atomic_write_json, atomic_write_text
 from deepwild.core.package import ModelPackage, read_model_package, update_model_package
-from deepwild.engine.run import RunDir, resolve_model, runs_root
+from deepwild.engine.run import RunDir, runs_root
 from deepwild.interpret.sections import Figure, Section, section_dir, write_section
 from deepwild.robust.base import check_epsilon
 from deepwild.robust.entropy import EntropyDetector, EntropySettings
@@ -28,6 +28,7 @@ from deepwild.robust.evaluate import (FALSE_POSITIVE_RATES, AttackPlan, Detectio
                                       detection_table)
 from deepwild.tasks import load_task
 from deepwild.tasks.classification import load_classifier
+from deepwild.tasks.model_probe import resolve_named_model
 
 KEY = "robust"
 CLASSIFIER_TASKS = ("digits", "symbols")
@@ -89,7 +90,7 @@ class Calibration:
 
 def load_classifier_task(ref: str | Path, root: str | Path | None) -> tuple[ModelPackage, torch.nn.Module, RunDir | None, Any]:
     """A classifier model (run or package) with its task module; any other model is refused in one line."""
-    model_dir, run = resolve_model(ref, root)
+    model_dir, run = resolve_named_model(ref, root)
     package = read_model_package(model_dir)
     if package.task not in CLASSIFIER_TASKS:
         raise DeepwildError(f"{package.name} is a {package.task} model, not a classifier: attacks and adversarial "
@@ -185,25 +186,6 @@ def calibrate(ref: str | Path, false_positive_rate: float, root: str | Path | No
     calibration = Calibration(model=package.name, detector=detector.name, settings=dataclasses.asdict(settings),
                               threshold=threshold, false_positive_rate=false_positive_rate,
                               clean_flagged=float((scores > threshold).mean()), inputs=len(scores), split="val")
-    model_dir, _ = resolve_model(ref, root)
+    model_dir, _ = resolve_named_model(ref, root)
     update_model_package(model_dir, adversarial=calibration.to_json())
     return calibration
-
-
-def adversarial_flags(package: ModelPackage, model: torch.nn.Module, images: torch.Tensor,
-                      require: bool = False) -> list[tuple[bool, float]] | None:
-    """(suspicious, score) per input from the package's calibrated detector; None when it has none
-    (an error instead when `require`)."""
-    calibration = package.adversarial
-    if not calibration:
-        if require:
-            raise DeepwildError(f"{package.name} has no calibrated adversarial detector; "
-                                f"run `deepwild robust {package.name} --calibrate 0.05` first")
-        return None
-    if calibration.get("detector") != EntropyDetector.name:
-        raise DeepwildError(f"{package.name}: unknown adversarial detector {calibration.get('detector')!r} in model.json")
-    known = {f.name for f in dataclasses.fields(EntropySettings)}
-    settings = EntropySettings(**{k: v for k, v in calibration.get("settings", {}).items() if k in known})
-    scores = EntropyDetector(settings).characteristics(model, images)[:, 0]
-    threshold = float(calibration["threshold"])
-    return [(bool(score > threshold), float(score)) for score in scores]

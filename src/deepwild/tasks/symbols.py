@@ -44,7 +44,7 @@ from deepwild.interpret.probe import Probe
 from deepwild.models import build_model
 from deepwild.tasks.classification import (ClassificationStep, ClassifierExport, TrainOutcome, classification_validate,
                                            classifications, evaluate_classifier, fit_classifier, load_classifier,
-                                           predict_probabilities, start_run, write_run_records)
+                                           start_run, write_run_records)
 
 TASK = "symbols"
 PROBE_LAYERS = ("conv1", "conv2", "conv3")
@@ -240,14 +240,14 @@ def evaluate(ref: str | Path, split_name: str = "test", root: str | Path | None 
 
 
 def predict(ref: str | Path, images: list[Path], root: str | Path | None = None, top_k: int = 3,
-            max_pixels: int = DEFAULT_MAX_PIXELS) -> list[Classification]:
+            max_pixels: int = DEFAULT_MAX_PIXELS, require_detector: bool = False) -> list[Classification]:
     """Class and probability of each crop image: a window cut around one symbol as `write_example_crops` cuts
     them (the symbol centred, about three staff spaces across or twice a larger symbol), any resolution."""
     model_dir, _ = resolve_model(ref, root)
     package, model = load_classifier(model_dir, TASK)
     size = int(package.input["crop_size"])
     batch = torch.stack([crop_from_image(load_grayscale(path, max_pixels), size) for path in images])
-    return classifications(images, predict_probabilities(model, batch), package, top_k)
+    return classifications(images, batch, model, package, top_k, require_detector)
 
 
 def write_example_crops(ref: str | Path, folder: Path, split: str = "test", count: int = 6,
