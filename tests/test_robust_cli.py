@@ -100,3 +100,15 @@ def test_robust_command_prints_the_papers_table(digits_run, monkeypatch, capsys)
     assert "| attack | success | detector | AUROC | DR@1% FPR | DR@5% FPR | DR@10% FPR |" in output
     assert "mahalanobis (supervised)" in output and "report" in output
     assert np.isfinite(float(output.split("| entropy | ")[1].split(" |")[0]))
+
+
+def test_the_detectors_fit_sample_holds_every_class():
+    from deepwild.tasks.robustness import sample
+
+    labels = np.r_[np.zeros(500, int), np.ones(3, int), np.full(40, 2)]  # one class rare
+    images = torch.arange(len(labels)).float()[:, None]
+    chosen, chosen_labels = sample(images, labels, 30, seed=0, every_class=True)
+    assert len(chosen) == 30 and set(chosen_labels.tolist()) == {0, 1, 2}
+    assert (chosen_labels == 1).sum() == 3 and len(set(chosen[:, 0].tolist())) == 30  # all of the rare class, no repeats
+    again, _ = sample(images, labels, 30, seed=0, every_class=True)
+    assert torch.equal(again, chosen)

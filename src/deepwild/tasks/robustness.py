@@ -99,12 +99,25 @@ def load_classifier_task(ref: str | Path, root: str | Path | None) -> tuple[Mode
     return package, model, run, load_task(package.task)
 
 
-def sample(images: torch.Tensor, labels: np.ndarray | torch.Tensor, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample(images: torch.Tensor, labels: np.ndarray | torch.Tensor, count: int, seed: int,
+           every_class: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded choice of `count` inputs; with `every_class`, each class gets an equal share first (all of
+    it, if it has fewer), so that detectors that model each class (Mahalanobis, KD) know every class."""
     labels = torch.as_tensor(labels).long()
     if len(images) <= count:
         return images, labels
-    chosen = torch.from_numpy(np.sort(np.random.default_rng(seed).choice(len(images), count, replace=False)))
-    return images[chosen], labels[chosen]
+    rng = np.random.default_rng(seed)
+    chosen = np.zeros(len(images), dtype=bool)
+    if every_class:
+        classes = labels.unique()
+        share = max(count // len(classes), 1)
+        for label in classes.tolist():
+            members = np.flatnonzero(labels.numpy() == label)
+            chosen[rng.choice(members, min(share, len(members)), replace=False)] = True
+    rest = np.flatnonzero(~chosen)
+    chosen[rng.choice(rest, max(count - int(chosen.sum()), 0), replace=False)] = True
+    index = torch.from_numpy(np.flatnonzero(chosen))
+    return images[index], labels[index]
 
 
 def make_detectors(names: tuple[str, ...]) -> list[Any]:
@@ -122,7 +135,8 @@ def robustness(ref: str | Path, config: RobustConfig = RobustConfig(), root: str
     config.validate()
     package, model, run, task = load_classifier_task(ref, root)
     seed = config.seed
-    fit_images, fit_labels = sample(*task.classifier_inputs(package, run, "train"), config.fit_inputs, seed)
+    fit_images, fit_labels = sample(*task.classifier_inputs(package, run, "train"), config.fit_inputs, seed,
+                                    every_class=True)
     images, labels = sample(*task.classifier_inputs(package, run, "test"), config.inputs, seed + 1)
     table = detection_table(model, package.name, make_detectors(config.detectors), config.plans(), fit_images,
                             fit_labels, images, labels, run_attack, folds=config.folds, seed=seed, log=log)
