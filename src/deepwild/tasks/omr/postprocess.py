@@ -232,7 +232,6 @@ def _components(core: np.ndarray, foreground: np.ndarray, expected: np.ndarray, 
     page index of every core pixel, with its class probabilities (n, C) and log sizes (n, 2)."""
     from scipy import ndimage
 
-    width = core.shape[1]
     labels, count = labelled or ndimage.label(core, structure=np.ones((3, 3), bool))
     if count == 0:
         return []
