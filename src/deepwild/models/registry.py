@@ -12,7 +12,7 @@ MODELS: Registry[torch.nn.Module] = Registry("model")
 
 # Modules that define models; imported explicitly here, so registration never depends on what
 # else happened to be imported.
-_MODEL_MODULES = ("deepwild.models.small_cnn", "deepwild.models.dwd")
+_MODEL_MODULES = ("deepwild.models.small_cnn", "deepwild.models.dwd", "deepwild.models.meier_fcn")
 
 
 def _load_all() -> None:
