@@ -6,15 +6,15 @@ blocks and pictures as filled boxes, rules kept). An encoder of conv / batch nor
 halving the resolution, goes down to 4 × 4 (six stages from 256), where two convolutions let every unit
 see every cell, so the whole page: whether a gutter separates two articles or two columns of one is a
 question about the page, not about the pixels near it. Transposed convolutions bring the maps back up,
-each stage joined by the
-encoder's map of its resolution (skip connections), to a coarse per-pixel logit; a small refinement net
-at full resolution, which sees that logit next to the two input channels, sharpens the borders.
+each stage joined by the encoder's map of its resolution (skip connections), to a coarse per-pixel
+logit; a small refinement net at full resolution, which sees that logit next to the two input channels,
+sharpens the borders.
 
 One output per pixel: the logit of "border or background" (1) against "article" (0), as in the paper;
 dropout on the input and at the bottleneck, as the paper used dropout (0.3–0.5, the input included).
 The paper's layer table, built literally, has 2.74 M parameters and takes 0.25–0.34 s per page forward
 and ~14 s per training step of 16 pages on these CPUs. The default here (width 16 at full resolution,
-doubling to 128: 1.8 M parameters, ~0.14 s per page) is sized so that the shipped model trains on two
+doubling to 128: 2.1 M parameters, ~0.14 s per page) is sized so that the shipped model trains on two
 CPU cores in about an hour; `width`/`max_width` widen it and `deep=True` doubles each stage's
 convolutions (the "wider / deeper" variant).
 """
