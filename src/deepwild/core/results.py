@@ -97,3 +97,48 @@ class PageDetections:
     def from_json(cls, data: dict[str, Any]) -> PageDetections:
         return cls(image=data["image"], width=int(data["width"]), height=int(data["height"]), model=data["model"],
                    symbols=tuple(Symbol.from_json(s) for s in data["symbols"]), staff_space=data.get("staff_space"))
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article of a newspaper page: its outline in page pixels (x1/y1 of the box exclusive), the
+    detector's score (1.0 for ground truth) and its place in the page's reading order (1 = first)."""
+
+    id: str  # "a1", "a2", ...
+    type: str  # "article"
+    polygon: tuple[tuple[float, float], ...]
+    bbox: tuple[float, float, float, float]
+    score: float = 1.0
+    reading_order: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "polygon": [[round(x, 1), round(y, 1)] for x, y in self.polygon],
+                "bbox": [round(v, 1) for v in self.bbox], "score": round(self.score, 4),
+                "reading_order": self.reading_order}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Article:
+        return cls(id=str(data["id"]), type=str(data.get("type", "article")),
+                   polygon=tuple((float(x), float(y)) for x, y in data["polygon"]),
+                   bbox=tuple(float(v) for v in data["bbox"]),  # type: ignore[arg-type]
+                   score=float(data.get("score", 1.0)), reading_order=int(data.get("reading_order", 0)))
+
+
+@dataclass(frozen=True)
+class PageSegmentation:
+    """The articles of one newspaper page (`deepwild segment`, or a generated page's ground truth)."""
+
+    image: str
+    width: int
+    height: int
+    model: str
+    articles: tuple[Article, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image": self.image, "width": self.width, "height": self.height, "model": self.model,
+                "articles": [a.to_json() for a in self.articles]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PageSegmentation:
+        return cls(image=data["image"], width=int(data["width"]), height=int(data["height"]), model=data["model"],
+                   articles=tuple(Article.from_json(a) for a in data["articles"]))

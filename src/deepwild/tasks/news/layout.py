@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-BACKGROUND, TEXT, PICTURE, RULE = 0.0, 0.5, 0.75, 1.0  # the channel's values
+# The channel is an image, drawn as the generated pages' ground-truth layout is (and as an OCR engine's
+# boxes would be rendered): paper white, text boxes and rules black, pictures mid-grey; values in [0, 1].
+BACKGROUND, TEXT, PICTURE, RULE = 1.0, 0.0, float(np.float32(128 / 255)), 0.0
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,14 @@ def layout_from_image(gray: np.ndarray, settings: LayoutSettings = LayoutSetting
         long = ndimage.binary_opening(ink, structure=np.ones(line, bool))
         rules |= long & ~ndimage.binary_dilation(ndimage.binary_opening(ink, structure=np.ones(slab, bool)), iterations=1)
     text = ink & ~ndimage.binary_dilation(rules, iterations=1)
-    channel = np.zeros(page.shape, np.float32)
+    kind = np.zeros(page.shape, np.uint8)  # 0 paper, 1 text, 2 picture
     components, _ = ndimage.label(text)
     large_type = np.zeros_like(text)
     for index, found in enumerate(ndimage.find_objects(components), start=1):
         height, width = found[0].stop - found[0].start, found[1].stop - found[1].start
         component = components[found] == index
         if min(height, width) >= settings.picture_side * letter and component.mean() >= settings.picture_ink:
-            channel[found] = PICTURE  # a photo or a solid box: its own block, whatever text touches it
+            kind[found] = 2  # a photo or a solid box: its own block, whatever text touches it
             text[found] &= ~component
         elif 2.5 * letter <= height <= page.shape[0] / 10:
             large_type[found] |= component  # headline letters: joined with a window of their own size
@@ -114,7 +116,8 @@ def layout_from_image(gray: np.ndarray, settings: LayoutSettings = LayoutSetting
         # A block that fills most of its box is the box (a text column, a headline); a ragged one (an
         # L-shaped run of text around a picture) keeps its own shape rather than swallowing its neighbour.
         region = np.ones_like(block) if block.mean() >= 0.7 else block
-        target = channel[found]
-        target[region] = np.maximum(target[region], TEXT)
+        target = kind[found]
+        target[region & (target == 0)] = 1  # pictures keep their place
+    channel = np.array([BACKGROUND, TEXT, PICTURE], np.float32)[kind]
     channel[rules] = RULE
     return channel
