@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from deepwild.models import build_model
@@ -17,8 +16,9 @@ def test_one_logit_per_pixel_and_named_maps_from_full_resolution_down_to_4x4_and
     assert list(maps)[:9] == ["stem", "down1", "down2", "down3", "down4", "down5", "down6", "context", "up6"]
     assert maps["down6"].shape[-2:] == (4, 4) and maps["up1"].shape[-2:] == (256, 256)
     assert model(x).shape == (2, 1, 256, 256)
-    with pytest.raises(ValueError, match="multiples of 64"):
-        model(torch.rand(1, 2, 250, 256))
+    odd = torch.rand(1, 2, 250, 100)
+    assert model(odd).shape == (1, 1, 250, 100)  # padded to multiples of 64 inside, cropped back
+    assert model.forward_maps(odd)["classes"].shape == (1, 2, 250, 100)
 
 
 def test_the_deepest_stage_sees_the_whole_page():

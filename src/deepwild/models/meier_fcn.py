@@ -22,6 +22,7 @@ convolutions (the "wider / deeper" variant).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from deepwild.models.registry import MODELS
@@ -67,6 +68,11 @@ class MeierFCN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The named maps, early to late: stem, down1 … downN, context (sees the whole page), upN … up1,
         the coarse logit and the refinement's hidden map."""
+        height, width = x.shape[-2:]
+        multiple = 2 ** self.stages
+        pad_y, pad_x = -height % multiple, -width % multiple
+        if pad_y or pad_x:  # any size works: pad with paper (0) on all sides, crop full-resolution maps back
+            x = F.pad(x, (pad_x // 2, pad_x - pad_x // 2, pad_y // 2, pad_y - pad_y // 2))
         maps: dict[str, torch.Tensor] = {}
         skips = [self.stem(self.input_dropout(x))]
         maps["stem"] = skips[0]
@@ -81,12 +87,23 @@ class MeierFCN(nn.Module):
         coarse = self.coarse(y)
         maps["coarse"] = coarse
         maps["refine"] = self.refine[:2](torch.cat([coarse, x], dim=1))
+        if pad_y or pad_x:
+            top, left = pad_y // 2, pad_x // 2
+            for name in ("stem", "up1", "coarse", "refine"):
+                maps[name] = maps[name][..., top:top + height, left:left + width]
         return maps
 
+    def forward_head(self, maps: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """{"classes": (B, 2, H, W)}: logits of article and border from the named maps, as the
+        interpretability probes read a dense predictor (one pixel explained at a time)."""
+        logit = self.refine[2](maps["refine"])
+        return {"classes": torch.cat([-logit, logit], dim=1)}
+
+    def forward_maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.forward_head(self.forward_features(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) logits of border/background; H and W must be multiples of 2^stages."""
-        if x.shape[-1] % 2 ** self.stages or x.shape[-2] % 2 ** self.stages:
-            raise ValueError(f"input sides must be multiples of {2 ** self.stages}, got {tuple(x.shape[-2:])}")
+        """(B, 1, H, W) logits of border/background (inputs of any size; multiples of 2^stages need no padding)."""
         return self.refine[2](self.forward_features(x)["refine"])
 
 
