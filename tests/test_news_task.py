@@ -73,11 +73,88 @@ def test_border_pixels_weigh_as_the_paper_says():
     assert loss.item() == pytest.approx(expected.item())
 
 
-def test_a_tiny_run_trains_scores_its_pages_and_exports_a_package(folder, tmp_path):
-    outcome = news.train(tiny(folder), root=tmp_path, name="tiny", log=lambda _: None)
+@pytest.fixture(scope="module")
+def tiny_run(folder, tmp_path_factory):
+    return news.train(tiny(folder), root=tmp_path_factory.mktemp("runs"), name="tiny", log=lambda _: None)
+
+
+def test_a_tiny_run_trains_scores_its_pages_and_exports_a_package(tiny_run):
+    outcome = tiny_run
     records = [json.loads(line) for line in (outcome.run.path / "metrics.jsonl").read_text().splitlines()]
     epoch = [r for r in records if r["kind"] == "epoch"][-1]
     assert 0.0 <= epoch["val_der"] <= 1.0 + 1e-9 and "val_completeness" in epoch
     package = outcome.package
     assert package.task == "news" and package.input["size"] == 128 and package.input["layout"] == "image"
     assert (outcome.run.model_dir / "model.safetensors").is_file()
+
+
+def test_segment_writes_json_page_xml_crops_and_overlay_and_eval_scores_the_split(folder, tiny_run, tmp_path):
+    from deepwild.data.pagexml import read_page_xml
+    from deepwild.tasks.news import evaluate
+    from deepwild.tasks.news.segment import segment_pages
+
+    page = load_newspaper_dataset(folder).split("val")[0]
+    [done] = segment_pages(tiny_run.run.path, [page.image], tmp_path / "out")
+    stem = page.image.stem
+    written = json.loads((tmp_path / "out" / f"{stem}.json").read_text())
+    assert set(written) == {"image", "width", "height", "model", "articles"} and written["model"] == "news-tiny"
+    assert len(written["articles"]) == done.articles
+    xml = read_page_xml(tmp_path / "out" / f"{stem}.xml")
+    assert [a.id for a in xml.articles()] == [a["id"] for a in written["articles"]]
+    assert len(list((tmp_path / "out" / f"{stem}_articles").glob("a*.png"))) == done.articles
+    assert (tmp_path / "out" / f"{stem}_overlay.png").is_file()
+    result = evaluate(tiny_run.run.path, "val")
+    assert {"DER", "F1", "completeness", "text DER"} <= set(result.metrics) and page.name in result.per_class
+    assert 0.0 <= result.metrics["DER"] <= 2.0
+
+
+def test_the_layout_from_a_page_xml_file_matches_the_drawn_layout(folder):
+    from PIL import Image
+
+    from deepwild.tasks.news.ocr import layout_from_ocr
+
+    page = load_newspaper_dataset(folder).pages[0]
+    drawn = np.asarray(Image.open(page.layout).convert("L")) < 200
+    with Image.open(page.image) as image:
+        width, height = image.size
+    from_ocr = layout_from_ocr(page.page_xml, width, height) < 0.8
+    assert (drawn & from_ocr).sum() / (drawn | from_ocr).sum() > 0.6
+
+
+def test_alto_blocks_become_boxes_scaled_to_the_image(tmp_path):
+    from deepwild.tasks.news.layout import PICTURE, TEXT
+    from deepwild.tasks.news.ocr import layout_from_ocr
+
+    alto = tmp_path / "page.xml"
+    alto.write_text('<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#"><Layout><Page WIDTH="2000" HEIGHT="1000">'
+                    '<PrintSpace><TextBlock HPOS="100" VPOS="100" WIDTH="400" HEIGHT="200"/>'
+                    '<Illustration HPOS="1000" VPOS="500" WIDTH="200" HEIGHT="200"/></PrintSpace></Page></Layout></alto>')
+    channel = layout_from_ocr(alto, 200, 100)  # the image is a tenth of the OCR's page
+    assert channel[20, 30] == TEXT and channel[60, 110] == pytest.approx(PICTURE) and channel[90, 190] == 1.0
+
+
+def test_segment_and_eval_refuse_bad_input_in_one_line(folder, tiny_run, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+
+    from tests.helpers.cli import run_cli
+    from tests.helpers.tiny import tiny_digits_package
+
+    monkeypatch.delenv("DEEPWILD_DEBUG", raising=False)
+    small = tmp_path / "small.png"
+    Image.new("L", (40, 300), 255).save(small)
+    page, other = (p.image for p in load_newspaper_dataset(folder).pages[:2])
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<PcGts><Page")
+    digits_model = tiny_digits_package(tmp_path / "digits")
+    cases = [
+        (["segment", str(tiny_run.run.path), str(small)], "too small"),
+        (["segment", str(digits_model), str(page)], "not a newspaper segmentation model"),
+        (["segment", str(tiny_run.run.path), str(page), "--ocr", str(broken)], "not well-formed"),
+        (["segment", str(tiny_run.run.path), str(page), str(other), "--ocr", str(broken)], "exactly one page"),
+        (["segment", str(tiny_run.run.path)], "at least one page"),
+        (["train", "news", "--data", str(tmp_path)], "no newspaper pages"),
+    ]
+    for args, message in cases:
+        code, out, err = run_cli(monkeypatch, capsys, *args)
+        lines = [line for line in (out + err).splitlines() if line.strip()]
+        assert code == 2 and len(lines) == 1 and message in lines[0], (args, out + err)

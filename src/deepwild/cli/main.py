@@ -100,12 +100,13 @@ def _final_report(run_path: Path, report: bool) -> None:
         console.print(f"report   {build_report(run_path)}", highlight=False)
 
 
-def _score_data_training(task_name: str, summary: Callable[[Any, Any], str]) -> Callable[..., None]:
-    """The `train <task>` command of a task that learns from a score dataset folder (`--data DIR`);
-    `summary(config, outcome)` is what it prints about the finished run."""
+def _score_data_training(task_name: str, summary: Callable[[Any, Any], str],
+                         maker: str = "deepwild data scores") -> Callable[..., None]:
+    """The `train <task>` command of a task that learns from a dataset folder (`--data DIR`, made by
+    `maker`); `summary(config, outcome)` is what it prints about the finished run."""
 
     def command(
-        data: Annotated[Optional[Path], typer.Option(help="Dataset folder made by `deepwild data scores`.")] = None,
+        data: Optional[Path] = typer.Option(None, help=f"Dataset folder made by `{maker}`."),
         config_file: opt.ConfigFile = None, sets: opt.Sets = None, epochs: opt.Epochs = None,
         batch_size: opt.BatchSize = None, lr: opt.LearningRate = None, seed: opt.Seed = None, device: opt.Device = None,
         precision: opt.Precision = None, threads: opt.Threads = None, progress: opt.Progress = None, name: opt.Name = None,
@@ -145,6 +146,37 @@ train_app.command("omr", help="Music symbol detection: train a Deep Watershed De
                               "torchrun too).")(_score_data_training("omr", _omr_summary))
 train_app.command("symbols", help="Music symbol classification (DeepScores): a small CNN on a crop around each "
                                   "symbol of score pages.")(_score_data_training("symbols", _symbols_summary))
+
+
+def _news_summary(config: Any, outcome: Any) -> str:
+    return (f"best epoch {outcome.package.metrics['best_epoch']}: val DER {outcome.package.metrics['val_der']:.4f}; "
+            f"evaluate with `deepwild eval {outcome.run.path} --data {config.data} --split test`")
+
+
+train_app.command("news", help="Newspaper article segmentation: Meier et al.'s FCN on page image + layout channel.")(
+    _score_data_training("news", _news_summary, maker="deepwild data newspapers"))
+
+
+@app.command("segment")
+def segment(
+    items: Annotated[list[str], typer.Argument(help="MODEL PAGE [PAGE ...]: a model (run or package), then page "
+                                                    "images, folders or globs.", metavar="MODEL PAGE...")],
+    out: Annotated[Path, typer.Option(help="Folder for <page>.json, <page>.xml, <page>_articles/ and <page>_overlay.png.")]
+    = Path("articles"),
+    ocr: Annotated[Optional[Path], typer.Option(help="PAGE XML or ALTO file of the (single) page: its regions make "
+                                                     "the layout channel instead of the image.")] = None,
+    runs_dir: opt.RunsDir = None,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 120_000_000,
+) -> None:
+    """Cut newspaper pages into articles: articles JSON, PAGE XML, one cropped PNG per article, an overlay."""
+    from deepwild.core.errors import InputError
+    from deepwild.core.images import expand_image_paths
+    from deepwild.tasks.news.segment import segment_pages
+
+    if len(items) < 2:
+        raise InputError("give a model and at least one page: deepwild segment MODEL PAGE [PAGE ...]")
+    for page in segment_pages(items[0], expand_image_paths(items[1:]), out, runs_dir, ocr, max_pixels):
+        console.print(f"{page.image}: {page.articles} articles → {page.files[0]}", highlight=False)
 
 
 @app.command("eval")

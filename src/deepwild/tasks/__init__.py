@@ -12,7 +12,8 @@ from types import ModuleType
 from deepwild.core.errors import ConfigError
 from deepwild.core.registry import unknown_name_message
 
-TASK_MODULES = {"digits": "deepwild.tasks.digits", "omr": "deepwild.tasks.omr", "symbols": "deepwild.tasks.symbols"}
+TASK_MODULES = {"digits": "deepwild.tasks.digits", "omr": "deepwild.tasks.omr", "symbols": "deepwild.tasks.symbols",
+                "news": "deepwild.tasks.news"}
 
 
 def load_task(name: str) -> ModuleType:

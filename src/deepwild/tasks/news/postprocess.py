@@ -63,6 +63,7 @@ class ArticleRegion:
     score: float  # mean article probability inside the region
     reading_order: int
     area: int  # pixels at the network's resolution
+    label: int  # its value in the decoded labels
 
 
 def regions(labels: np.ndarray, border_probability: np.ndarray, page_size: tuple[int, int],
@@ -82,13 +83,13 @@ def regions(labels: np.ndarray, border_probability: np.ndarray, page_size: tuple
         bbox = (float(xs.min()) * scale_x, float(ys.min()) * scale_y, float(xs.max() + 1) * scale_x,
                 float(ys.max() + 1) * scale_y)
         score = float(1.0 - border_probability[inside].mean())
-        found.append((bbox, polygon, score, int(inside.sum())))
+        found.append((bbox, polygon, score, int(inside.sum()), label))
     # Reading order: top to bottom by the box's top (in bands of a twentieth of the page), then left to right.
     band = page_size[1] / 20
     found.sort(key=lambda item: (int(item[0][1] // band), item[0][0]))
     return [ArticleRegion(id=f"a{index}", polygon=polygon, bbox=tuple(round(v, 1) for v in bbox),  # type: ignore[arg-type]
-                          score=round(score, 4), reading_order=index, area=area)
-            for index, (bbox, polygon, score, area) in enumerate(found, start=1)]
+                          score=round(score, 4), reading_order=index, area=area, label=label)
+            for index, (bbox, polygon, score, area, label) in enumerate(found, start=1)]
 
 
 def outer_contour(inside: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from deepwild.core.config import config_to_dict
+from deepwild.core.config import config_from_dict, config_to_dict
 from deepwild.core.errors import ConfigError, InputError
 from deepwild.core.io import atomic_path, atomic_write_json
 from deepwild.core.package import ModelPackage, save_model_package
@@ -35,6 +35,7 @@ from deepwild.engine.hooks import HookBase
 from deepwild.engine.loop import StepOutput, Trainer, TrainingProblem, TrainResult, seed_everything
 from deepwild.engine.records import prepare_run, run_training
 from deepwild.engine.run import RunDir
+from deepwild.engine.tracking import check_tracking
 from deepwild.interpret.config import InterpretConfig
 from deepwild.interpret.hooks import interpret_hooks
 from deepwild.interpret.probe import Probe
@@ -224,8 +225,10 @@ def interpret_probe(prepared: PreparedSet, config: Config) -> Probe:
 
 
 def train(config: Config, root: str | Path | None = None, name: str | None = None, resume: str | Path | None = None,
-          extra_hooks: tuple[HookBase, ...] = (), log: Any = print) -> TrainOutcome:
+          extra_hooks: tuple[HookBase, ...] = (), track: str | None = None, tracking_uri: str | None = None,
+          log: Any = print) -> TrainOutcome:
     config.validate()
+    check_tracking(track, tracking_uri)
     if not config.data:
         raise ConfigError("no training data given", hint="pass --data DIR (made by `deepwild data newspapers --out DIR`)")
     dataset = load_newspaper_dataset(config.data)
@@ -256,7 +259,11 @@ def train(config: Config, root: str | Path | None = None, name: str | None = Non
     try:
         result = run_training(problem, config.train, run, TASK, dist, resume=resume is not None,
                               extra_hooks=(*interpret_hooks(config.interpret, interpret_probe(val_set, config)),
-                                           *extra_hooks, export))
+                                           *extra_hooks, export), track=track, tracking_uri=tracking_uri)
     finally:
         teardown_distributed()
     return TrainOutcome(run=run, result=result, package=export.package)
+
+
+def config_of_run(run: RunDir) -> Config:
+    return config_from_dict(Config, {k: v for k, v in run.read_config().items() if k != "task"})
