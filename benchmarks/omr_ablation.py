@@ -87,10 +87,15 @@ def score_variant(args: argparse.Namespace, results: Path) -> None:
               "rare-class mAP@0.5": sum(c.ap50 for c in rare) / len(rare) if rare else None,
               "rare classes": [c.class_name for c in rare], "rare threshold": args.rare,
               "per class AP@0.5": {c.class_name: c.ap50 for c in scored},
-              "training minutes": round(train_minutes, 1), "scoring minutes": round((time.perf_counter() - start) / 60, 1)}
+              "training minutes": round(train_minutes, 1)}
+    if dataset.split("test-unseen-font").pages:  # what augmentation is for: a font the training never saw
+        unseen = run_evaluation(detector, dataset.split("test-unseen-font")).evaluation
+        result.update({"unseen-font core mAP@0.5": unseen.core_map50, "unseen-font mAP@0.5": unseen.map50})
+    result["scoring minutes"] = round((time.perf_counter() - start) / 60, 1)
     atomic_write_json(results / f"{args.variant}.json", result)
     print(f"{args.variant}: core mAP@0.5 {evaluation.core_map50:.4f}, mAP@0.5 {evaluation.map50:.4f}, "
-          f"rare-class mAP@0.5 {result['rare-class mAP@0.5']} ({len(rare)} classes)")
+          f"rare-class mAP@0.5 {result['rare-class mAP@0.5']} ({len(rare)} classes); unseen font core mAP@0.5 "
+          f"{result.get('unseen-font core mAP@0.5')}")
 
 
 def print_table(results: Path) -> None:
@@ -98,13 +103,15 @@ def print_table(results: Path) -> None:
     if not rows:
         print(f"no variant scored yet in {results}")
         return
-    print("| variant | run | schedule | core mAP@0.5 | mAP@0.5 | rare-class mAP@0.5 |\n|---|---|---|---|---|---|")
+    print("| variant | run | schedule | core mAP@0.5 | mAP@0.5 | rare-class mAP@0.5 | unseen font core mAP@0.5 |\n"
+          "|---|---|---|---|---|---|---|")
     for row in rows:
         crop, train_config = row["config"]["crop"], row["config"]["train"]
         rare = row["rare-class mAP@0.5"]
         print(f"| {DESCRIPTIONS[row['variant']]} | {row['run']} | {train_config['epochs']} × {crop['crops_per_epoch']} crops | "
               f"{row['core mAP@0.5']:.4f} | {row['mAP@0.5']:.4f} | "
-              f"{'—' if rare is None else f'{rare:.4f}'} ({len(row['rare classes'])} classes) |")
+              f"{'—' if rare is None else f'{rare:.4f}'} ({len(row['rare classes'])} classes) | "
+              f"{row.get('unseen-font core mAP@0.5', float('nan')):.4f} |")
 
 
 if __name__ == "__main__":
