@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from deepwild.robust.base import AttackResult, check_epsilon, feature_maps
-from deepwild.robust.entropy import EntropySettings, patch_entropy, feature_response_maps
+from deepwild.robust.entropy import EntropySettings, feature_response_maps, patch_entropy, scaled_maps
 
 
 @dataclass(frozen=True)
@@ -66,10 +66,7 @@ def smooth_response_maps(model: nn.Module, x: torch.Tensor, layer: str, sharpnes
 
 def soft_patch_entropy(maps: torch.Tensor, settings: EntropySettings, temperature: float) -> torch.Tensor:
     """(B,) differentiable stand-in for `patch_entropy`: soft bin membership instead of counting."""
-    values = maps.abs() if settings.magnitude else maps
-    flat = values.flatten(1)
-    low, high = flat.min(dim=1).values, flat.max(dim=1).values
-    scaled = (values - low[:, None, None]) / (high - low).clamp_min(1e-12)[:, None, None]
+    scaled = scaled_maps(maps, settings)
     centres = (torch.arange(settings.bins, device=maps.device, dtype=maps.dtype) + 0.5) / settings.bins
     membership = torch.softmax(-(scaled[:, None] - centres[None, :, None, None]) ** 2 / temperature ** 2, dim=1)
     patches = F.unfold(membership, settings.patch, stride=settings.stride)  # (B, bins·patch², L)

@@ -89,12 +89,17 @@ def feature_response_maps(model: nn.Module, images: torch.Tensor, layer: str = "
     return torch.cat(parts) if parts else images.new_zeros((0, *images.shape[2:]))
 
 
-def patch_entropy(maps: torch.Tensor, settings: EntropySettings = EntropySettings()) -> torch.Tensor:
-    """(N,) mean 3×3-patch entropy in bits of maps (N, H, W), each scaled to [0, 1] on its own."""
+def scaled_maps(maps: torch.Tensor, settings: EntropySettings) -> torch.Tensor:
+    """Maps (N, H, W), signed or |map| as `settings` say, each scaled to [0, 1] on its own, as an image would be."""
     values = maps.abs() if settings.magnitude else maps
     flat = values.flatten(1)
     low, high = flat.min(dim=1).values, flat.max(dim=1).values
-    scaled = (values - low[:, None, None]) / (high - low).clamp_min(1e-12)[:, None, None]
+    return (values - low[:, None, None]) / (high - low).clamp_min(1e-12)[:, None, None]
+
+
+def patch_entropy(maps: torch.Tensor, settings: EntropySettings = EntropySettings()) -> torch.Tensor:
+    """(N,) mean 3×3-patch entropy in bits of maps (N, H, W), each scaled to [0, 1] on its own."""
+    scaled = scaled_maps(maps, settings)
     binned = (scaled * settings.bins).long().clamp_(0, settings.bins - 1)  # (N, H, W)
     patches = torch.nn.functional.unfold(binned[:, None].float(), settings.patch, stride=settings.stride).long()
     counts = torch.zeros(len(maps), settings.bins, patches.shape[2], device=maps.device)

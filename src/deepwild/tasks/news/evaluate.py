@@ -30,7 +30,7 @@ def text_pixels(gray: np.ndarray) -> np.ndarray:
 def evaluate(ref: str | Path, split: str = "test", root: str | Path | None = None,
              data: str | Path | None = None) -> EvaluationResult:
     model_dir, run = resolve_model(ref, root)
-    segmenter = Segmenter.load(ref, root)
+    segmenter = Segmenter.from_package(model_dir)
     folder = data or segmenter.package.data.get("folder")
     if not folder:
         raise InputError("no dataset to evaluate on", hint="pass --data DIR (made by `deepwild data newspapers`)")

@@ -39,6 +39,10 @@ class Segmenter:
     @classmethod
     def load(cls, ref: str | Path, root: str | Path | None = None) -> Segmenter:
         model_dir, _ = resolve_model(ref, root)
+        return cls.from_package(model_dir)
+
+    @classmethod
+    def from_package(cls, model_dir: Path) -> Segmenter:
         package, model = load_packaged_model(model_dir, TASK, "a newspaper segmentation model")
         return cls(package, model.eval())
 
@@ -74,12 +78,12 @@ def page_xml_of(segmentation: PageSegmentation) -> PageXml:
 def article_crops(gray: np.ndarray, segmentation: PageSegmentation) -> list[tuple[str, Image.Image]]:
     """One picture per article: its box, with everything outside its outline paper white."""
     crops = []
+    page = Image.fromarray(gray)
+    white = Image.new("L", page.size, 255)
     for article in segmentation.articles:
         x0, y0, x1, y1 = (int(round(v)) for v in article.bbox)
-        inside = Image.new("L", (gray.shape[1], gray.shape[0]), 0)
+        inside = Image.new("L", page.size, 0)
         ImageDraw.Draw(inside).polygon([tuple(p) for p in article.polygon], fill=255)
-        page = Image.fromarray(gray)
-        white = Image.new("L", page.size, 255)
         crops.append((article.id, Image.composite(page, white, inside).crop((x0, y0, x1, y1))))
     return crops
 
