@@ -106,8 +106,10 @@ def prepared_pages(pages: tuple[NewspaperPage, ...], config: Config, root: Path,
     stored: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as data:
+            # each data[key] reads the whole array from the file again: read each once
+            inputs, targets, masks = data["inputs"], data["targets"], data["masks"]
             for index, name in enumerate(data["names"].tolist()):
-                stored[name] = (data["inputs"][index], data["targets"][index], data["masks"][index])
+                stored[name] = (inputs[index], targets[index], masks[index])
     missing = [p for p in pages if p.name not in stored]
     for count, page in enumerate(missing, start=1):
         prepared = prepare_page(page.image, page.mask, page.layout if config.layout == "truth" else None,
