@@ -151,7 +151,7 @@ def test_segment_and_eval_refuse_bad_input_in_one_line(folder, tiny_run, tmp_pat
         (["segment", str(digits_model), str(page)], "not a newspaper segmentation model"),
         (["segment", str(tiny_run.run.path), str(page), "--ocr", str(broken)], "not well-formed"),
         (["segment", str(tiny_run.run.path), str(page), str(other), "--ocr", str(broken)], "exactly one page"),
-        (["segment", str(tiny_run.run.path)], "at least one page"),
+        (["segment", str(tiny_run.run.path)], "no page images given"),
         (["train", "news", "--data", str(tmp_path)], "no newspaper pages"),
     ]
     for args, message in cases:

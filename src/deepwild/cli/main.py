@@ -15,6 +15,7 @@ from deepwild import __version__
 from deepwild.cli import options as opt
 from deepwild.cli.data import data_app
 from deepwild.cli.errors import run_guarded
+from deepwild.cli.lecture import lecture_classical_vs_deep
 from deepwild.cli.robust import robust
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(lecture_app, name="lecture")
 app.add_typer(data_app, name="data")
 app.command("robust")(robust)
+lecture_app.command("classical-vs-deep")(lecture_classical_vs_deep)
 # Long paths stay on one line (copy-pasteable); tables keep their shape when piped to a file.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 
@@ -159,8 +161,8 @@ train_app.command("news", help="Newspaper article segmentation: Meier et al.'s F
 
 @app.command("segment")
 def segment(
-    items: Annotated[list[str], typer.Argument(help="MODEL PAGE [PAGE ...]: a model (run or package), then page "
-                                                    "images, folders or globs.", metavar="MODEL PAGE...")],
+    items: Annotated[list[str], typer.Argument(help="[MODEL] PAGE [PAGE ...]: an optional model (run or package), "
+                                                    "then page images, folders or globs.", metavar="[MODEL] PAGE...")],
     out: Annotated[Path, typer.Option(help="Folder for <page>.json, <page>.xml, <page>_articles/ and <page>_overlay.png.")]
     = Path("articles"),
     ocr: Annotated[Optional[Path], typer.Option(help="PAGE XML or ALTO file of the (single) page: its regions make "
@@ -168,14 +170,14 @@ def segment(
     runs_dir: opt.RunsDir = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 120_000_000,
 ) -> None:
-    """Cut newspaper pages into articles: articles JSON, PAGE XML, one cropped PNG per article, an overlay."""
-    from deepwild.core.errors import InputError
+    """Cut newspaper pages into articles: articles JSON, PAGE XML, one cropped PNG per article, an overlay; the
+    shipped model unless MODEL is given."""
     from deepwild.core.images import expand_image_paths
     from deepwild.tasks.news.segment import segment_pages
+    from deepwild.tasks.news.shipped import resolve_segmenter_model
 
-    if len(items) < 2:
-        raise InputError("give a model and at least one page: deepwild segment MODEL PAGE [PAGE ...]")
-    for page in segment_pages(items[0], expand_image_paths(items[1:]), out, runs_dir, ocr, max_pixels):
+    model_dir, pages = resolve_segmenter_model(items, runs_dir)
+    for page in segment_pages(model_dir, expand_image_paths(pages), out, runs_dir, ocr, max_pixels):
         console.print(f"{page.image}: {page.articles} articles → {page.files[0]}", highlight=False)
 
 

@@ -154,3 +154,26 @@ def resolve_model(ref: str | Path, root: str | Path | None = None) -> tuple[Path
         raise RunNotFoundError(f"run {run.path} has no exported model yet (status: {run.info().get('status')})",
                                hint=f"finish it with `deepwild train {run.info().get('task', '<task>')} --resume {run.path}`")
     return run.model_dir, run
+
+
+def model_and_pages(items: list[str], default: Path, usage: str,
+                    root: str | Path | None = None) -> tuple[Path, list[str]]:
+    """`[MODEL] PAGE ...`: the first item is the model when it names a model package or a run, otherwise the
+    `default` package (a task's shipped model) serves and every item is a page."""
+    from deepwild.core.errors import InputError, ModelPackageError
+    from deepwild.core.package import is_model_package
+
+    if items:
+        first = Path(items[0])
+        is_run = (first / "run.json").is_file() or (not first.exists() and (runs_root(root) / first / "run.json").is_file())
+        if is_model_package(first) or is_run:
+            model_dir, _ = resolve_model(items[0], root)
+            if len(items) < 2:
+                raise InputError("no page images given", hint=usage)
+            return model_dir, items[1:]
+    if not items:
+        raise InputError("no page images given", hint=usage)
+    if not is_model_package(default):
+        raise ModelPackageError(f"the shipped model {default.name} is missing from this installation",
+                                hint=f"reinstall deepwild, or give a model: {usage}")
+    return default, items

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from deepwild.core.errors import ModelPackageError
 from deepwild.core.package import is_model_package
-from deepwild.engine.run import resolve_model, runs_root
+from deepwild.engine.run import model_and_pages
 
 SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "assets" / "omr-dwd"
 
@@ -20,16 +20,4 @@ def shipped_model() -> Path:
 
 def resolve_detector_model(items: list[str], root: str | Path | None = None) -> tuple[Path, list[str]]:
     """`[MODEL] PAGE ...`: the first item is the model when it names a model package or a run."""
-    if items:
-        first = Path(items[0])
-        is_run = (first / "run.json").is_file() or (not first.exists() and (runs_root(root) / first / "run.json").is_file())
-        if is_model_package(first) or is_run:
-            model_dir, _ = resolve_model(items[0], root)
-            return model_dir, items[1:] or _missing_pages()
-    return shipped_model(), items or _missing_pages()
-
-
-def _missing_pages() -> list[str]:
-    from deepwild.core.errors import InputError
-
-    raise InputError("no page images given", hint="deepwild detect [MODEL] PAGE [PAGE ...]")
+    return model_and_pages(items, SHIPPED_MODEL, "deepwild detect [MODEL] PAGE [PAGE ...]", root)
