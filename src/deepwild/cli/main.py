@@ -15,7 +15,6 @@ from deepwild import __version__
 from deepwild.cli import options as opt
 from deepwild.cli.data import data_app
 from deepwild.cli.errors import run_guarded
-from deepwild.cli.lecture import lecture_classical_vs_deep
 from deepwild.cli.robust import robust
 
 if TYPE_CHECKING:
@@ -30,7 +29,6 @@ app.add_typer(train_app, name="train")
 app.add_typer(lecture_app, name="lecture")
 app.add_typer(data_app, name="data")
 app.command("robust")(robust)
-lecture_app.command("classical-vs-deep")(lecture_classical_vs_deep)
 # Long paths stay on one line (copy-pasteable); tables keep their shape when piped to a file.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 
