@@ -35,7 +35,7 @@ def main() -> None:
     from deepwild.core.package import load_model_package, save_model_package
     from deepwild.data.dataset_folder import load_symbol_dataset
     from deepwild.data.symbols import SymbolDataset
-    from deepwild.engine.run import RunDir
+    from deepwild.engine.run import RunDir, training_wall_minutes
     from deepwild.tasks.omr.detect import Detector
     from deepwild.tasks.omr.evaluate import own_settings, run_evaluation, tune_decoding
     from deepwild.tasks.omr.shipped import SHIPPED_MODEL
@@ -70,7 +70,7 @@ def main() -> None:
         print(f"{name}: core mAP@0.5 {evaluation.core_map50:.4f} ({time.perf_counter() - start:.0f} s)", flush=True)
     package, state = load_model_package(run.model_dir)
     config = {**package.config, "postprocess": dataclasses.asdict(chosen)}  # the decoding as evaluated above
-    training_minutes = busy_minutes(run)
+    training_minutes = training_wall_minutes(run)
     package = dataclasses.replace(
         package, name="omr-dwd-shipped", config=config, metrics={**package.metrics, **figures},
         provenance={**package.provenance, "data command": "deepwild data scores --out data/scores --pages 200 --seed 0 --workers 2",
@@ -81,13 +81,6 @@ def main() -> None:
     target = args.out or SHIPPED_MODEL
     save_model_package(target, package, state)
     print(f"shipped → {target}")
-
-
-def busy_minutes(run) -> float:
-    """Wall minutes the run's training processes ran: the time between consecutive records, without the
-    pauses of an interrupted and resumed run (gaps over 15 minutes between two records)."""
-    times = [run.info()["created"]] + [record["time"] for record in run.read_metrics() if "time" in record]
-    return sum(gap for gap in (b - a for a, b in zip(times, times[1:])) if 0 < gap < 15 * 60) / 60
 
 
 def tuning_command(folder: Path) -> str:

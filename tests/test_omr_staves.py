@@ -54,3 +54,13 @@ def test_whole_and_half_rests_are_named_by_the_staff_line_they_touch():
     named = rests_by_staff_line(found, staves, 10.0, whole, half)
     assert [d.class_index for d in named] == [whole, half, whole, other]
     assert [d.box for d in named] == [d.box for d in found]
+
+
+def test_staff_space_of_perfectly_regular_lines_is_measured_not_a_crash():
+    from deepwild.tasks.omr.postprocess import estimate_staff_space
+
+    # Every period the same: the mode is the histogram's last bin, and the window around it must stay inside.
+    page = np.ones((120, 300), np.float32)
+    for staff in (10, 70):
+        page[staff:staff + 41:10, 5:295] = 0.0
+    assert estimate_staff_space(page) == 10.0

@@ -12,10 +12,15 @@ from rich.console import Console
 from rich.table import Table
 
 from deepwild import __version__
+from deepwild.cli import batch
 from deepwild.cli import options as opt
 from deepwild.cli.data import data_app
 from deepwild.cli.errors import run_guarded
+from deepwild.cli.export import export
+from deepwild.cli.lecture import (lecture_classical_vs_deep, lecture_complete_image, lecture_finish_sentence,
+                                   lecture_word_vectors)
 from deepwild.cli.robust import robust
+from deepwild.cli.serve import serve
 
 if TYPE_CHECKING:
     from deepwild.lecture.descent import DescentResult
@@ -29,6 +34,8 @@ app.add_typer(train_app, name="train")
 app.add_typer(lecture_app, name="lecture")
 app.add_typer(data_app, name="data")
 app.command("robust")(robust)
+app.command("export")(export)
+app.command("serve")(serve)
 # Long paths stay on one line (copy-pasteable); tables keep their shape when piped to a file.
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 140)
 
@@ -167,16 +174,20 @@ def segment(
                                                      "the layout channel instead of the image.")] = None,
     runs_dir: opt.RunsDir = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 120_000_000,
+    workers: batch.Workers = 1,
+    redo: batch.Redo = False,
+    runtime: batch.Runtime = "torch",
 ) -> None:
     """Cut newspaper pages into articles: articles JSON, PAGE XML, one cropped PNG per article, an overlay; the
-    shipped model unless MODEL is given."""
+    shipped model unless MODEL is given. Pages whose outputs are complete are skipped; a summary ends the run
+    (also in <out>/summary.json)."""
     from deepwild.core.images import expand_image_paths
-    from deepwild.tasks.news.segment import segment_pages
+    from deepwild.tasks.news.batch import SegmentJob, segment_pile
     from deepwild.tasks.news.shipped import resolve_segmenter_model
 
     model_dir, pages = resolve_segmenter_model(items, runs_dir)
-    for page in segment_pages(model_dir, expand_image_paths(pages), out, runs_dir, ocr, max_pixels):
-        console.print(f"{page.image}: {page.articles} articles → {page.files[0]}", highlight=False)
+    job = SegmentJob(model_dir, out, runtime, ocr, max_pixels)
+    batch.finish(console, segment_pile(job, expand_image_paths(pages), workers, redo, batch.page_printer(console)))
 
 
 @app.command("eval")
@@ -266,43 +277,21 @@ def detect(
     overlay: Annotated[bool, typer.Option(help="Write an overlay PNG per page.")] = True,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 120_000_000,
     runs_dir: opt.RunsDir = None,
+    workers: batch.Workers = 1,
+    redo: batch.Redo = False,
+    runtime: batch.Runtime = "torch",
 ) -> None:
-    """Find music symbols on page images (PNG/JPEG/TIFF, any size); the shipped model unless MODEL is given."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from deepwild.core.errors import DeepwildError
-    from deepwild.core.images import expand_image_paths, load_grayscale
-    from deepwild.tasks.omr.detect import Detector, save_detections
+    """Find music symbols on page images (PNG/JPEG/TIFF, any size); the shipped model unless MODEL is given.
+    Pages whose outputs are complete are skipped; a summary ends the run (also in <out>/summary.json)."""
+    from deepwild.core.images import expand_image_paths
+    from deepwild.tasks.batch import run_batch
+    from deepwild.tasks.omr.batch import DetectJob
     from deepwild.tasks.omr.shipped import resolve_detector_model
 
     model_dir, pages = resolve_detector_model(items, runs_dir)
-    paths = expand_image_paths(pages)
-    detector = Detector.load(model_dir, min_score)
-    wanted = set(_split_csv(classes)) if classes else None
-    if wanted:
-        unknown = sorted(wanted - set(detector.package.class_names))
-        if unknown:
-            raise DeepwildError(f"the model does not detect {', '.join(unknown)}; it knows: "
-                                f"{', '.join(detector.package.class_names)}")
-    failures = []
-    with Progress(TextColumn("[bold]pages"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, disable=len(paths) < 2) as bar:
-        task = bar.add_task("pages", total=len(paths))
-        for path in paths:
-            try:
-                gray = load_grayscale(path, max_pixels)  # read once: for detection and for the overlay
-                result = detector.detect_gray(gray, str(path), wanted, staff_space)
-            except DeepwildError as error:
-                failures.append((path, error))
-                bar.advance(task)
-                continue
-            target = save_detections(result, gray, out, overlay)
-            console.print(f"{path}: {len(result.symbols)} symbols → {target}", highlight=False)
-            bar.advance(task)
-    for path, error in failures:
-        console.print(f"[red]{path}: {error.message}{' — ' + error.hint if error.hint else ''}[/]", highlight=False)
-    if failures:
-        raise typer.Exit(1 if len(failures) < len(paths) else 2)
+    job = DetectJob(model_dir, out, runtime, frozenset(_split_csv(classes)) if classes else None, min_score,
+                    staff_space, overlay, max_pixels)
+    batch.finish(console, run_batch(job, expand_image_paths(pages), workers, redo, batch.page_printer(console)))
 
 
 # The model argument of explain and the lecture commands that take a trained model.
@@ -626,6 +615,13 @@ def _print_detection_metrics(result: object) -> None:
     metrics = result.metrics  # type: ignore[attr-defined]
     console.print("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
                             if v is not None), highlight=False)
+
+
+# The lecture demos of what depth buys (cli/lecture.py), listed after the ones above.
+lecture_app.command("classical-vs-deep")(lecture_classical_vs_deep)
+lecture_app.command("complete-image")(lecture_complete_image)
+lecture_app.command("finish-sentence")(lecture_finish_sentence)
+lecture_app.command("word-vectors")(lecture_word_vectors)
 
 
 def main() -> None:

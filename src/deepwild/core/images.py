@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -28,15 +29,24 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         raise InputError(f"image {path} does not exist")
     if not path.is_file():
         raise InputError(f"{path} is not a file")
+    return _decode(path, str(path), max_pixels)
+
+
+def open_image_bytes(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """`open_image` for an image held in memory (an upload); `name` is what messages call it."""
+    return _decode(io.BytesIO(data), name, max_pixels)
+
+
+def _decode(source: Path | io.BytesIO, name: str, max_pixels: int) -> Image.Image:
     image = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(source)
             width, height = image.size
             if width * height > max_pixels:
                 raise InputError(
-                    f"image {path} has {width}×{height} = {width * height:,} pixels, more than the limit of {max_pixels:,}",
+                    f"image {name} has {width}×{height} = {width * height:,} pixels, more than the limit of {max_pixels:,}",
                     hint="downscale it, or raise the limit with --max-pixels",
                 )
             image.load()
@@ -45,19 +55,28 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
             image.close()
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"image {path} is too large to decode safely (decompression bomb?)") from None
+        raise InputError(f"image {name} is too large to decode safely (decompression bomb?)") from None
     except UnidentifiedImageError:
-        raise InputError(f"{path} is not an image that deepwild can read (PNG, JPEG, TIFF, BMP)") from None
+        raise InputError(f"{name} is not an image that deepwild can read (PNG, JPEG, TIFF, BMP)") from None
     except (OSError, SyntaxError, ValueError) as error:
         if image is not None:
             image.close()
-        raise InputError(f"image {path} is corrupt or truncated: {error}") from None
+        raise InputError(f"image {name} is corrupt or truncated: {error}") from None
     return image
 
 
 def load_grayscale(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An image as a float32 array in [0, 1] of shape (H, W); colour and alpha are flattened on white."""
-    image = open_image(path, max_pixels)
+    return grayscale_of(open_image(path, max_pixels))
+
+
+def load_grayscale_bytes(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """`load_grayscale` for an image held in memory (an upload)."""
+    return grayscale_of(open_image_bytes(data, name, max_pixels))
+
+
+def grayscale_of(image: Image.Image) -> np.ndarray:
+    """A decoded image as float32 gray in [0, 1], shape (H, W); colour and alpha flattened on white."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -88,15 +88,21 @@ class PageDetections:
     model: str
     symbols: tuple[Symbol, ...]
     staff_space: float | None = None  # as estimated on the page, pixels
+    # From the model's calibrated adversarial-input detector (tasks.omr.adversarial); None without one.
+    suspicious: bool | None = None
+    adversarial_score: float | None = None
 
     def to_json(self) -> dict[str, Any]:
+        flags = {} if self.suspicious is None else {"suspicious": self.suspicious,
+                                                    "adversarial_score": self.adversarial_score}
         return {"image": self.image, "width": self.width, "height": self.height, "model": self.model,
-                "staff_space": self.staff_space, "symbols": [s.to_json() for s in self.symbols]}
+                "staff_space": self.staff_space, **flags, "symbols": [s.to_json() for s in self.symbols]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PageDetections:
         return cls(image=data["image"], width=int(data["width"]), height=int(data["height"]), model=data["model"],
-                   symbols=tuple(Symbol.from_json(s) for s in data["symbols"]), staff_space=data.get("staff_space"))
+                   symbols=tuple(Symbol.from_json(s) for s in data["symbols"]), staff_space=data.get("staff_space"),
+                   suspicious=data.get("suspicious"), adversarial_score=data.get("adversarial_score"))
 
 
 @dataclass(frozen=True)

@@ -177,3 +177,10 @@ def model_and_pages(items: list[str], default: Path, usage: str,
         raise ModelPackageError(f"the shipped model {default.name} is missing from this installation",
                                 hint=f"reinstall deepwild, or give a model: {usage}")
     return default, items
+
+
+def training_wall_minutes(run: RunDir) -> float:
+    """Wall minutes a run's training processes ran: the time between consecutive records, without the
+    pauses of an interrupted and resumed run (gaps over 15 minutes between two records)."""
+    times = [run.info()["created"]] + [record["time"] for record in run.read_metrics() if "time" in record]
+    return sum(gap for gap in (b - a for a, b in zip(times, times[1:])) if 0 < gap < 15 * 60) / 60

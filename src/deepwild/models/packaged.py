@@ -11,10 +11,11 @@ from deepwild.core.package import ModelPackage, load_model_package
 from deepwild.models.registry import build_model
 
 
-def load_packaged_model(model_dir: Path, task: str, what: str) -> tuple[ModelPackage, torch.nn.Module]:
-    """The package's network in eval mode; `what` names the task for the error ("a music symbol detector")."""
+def load_packaged_model(model_dir: Path, task: str | None, what: str) -> tuple[ModelPackage, torch.nn.Module]:
+    """The package's network in eval mode; `what` names the task for the error ("a music symbol detector");
+    `task` None takes a model of any task (export)."""
     package, state_dict = load_model_package(model_dir)
-    if package.task != task:
+    if task is not None and package.task != task:
         raise ModelPackageError(f"model {model_dir} is a {package.task!r} model, not {what} ({task!r})")
     model = build_model(package.architecture, **package.model_args)
     try:

@@ -146,6 +146,13 @@ def projected_sign_ascent(model: nn.Module, images: torch.Tensor, labels: torch.
         # Summed, not averaged: each input's gradient is then independent of the batch size.
         return F.cross_entropy(model(x), labels, reduction="sum")
 
+    return sign_ascent(loss_of, images, start, epsilon, step_size, steps)
+
+
+def sign_ascent(loss_of: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, start: torch.Tensor,
+                epsilon: float, step_size: float, steps: int) -> torch.Tensor:
+    """Sign steps up any loss from `start`, each projected onto the ε-ball around images and [0, 1]: the
+    L∞ attacks' core, for classifiers and for dense predictors (a detector's maps) alike."""
     lower, upper = (images - epsilon).clamp(0, 1), (images + epsilon).clamp(0, 1)
     adversarial = torch.clamp(start, lower, upper)
     for _ in range(steps):

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from deepwild.core.config import config_to_dict
-from deepwild.core.errors import DeepwildError
+from deepwild.core.errors import DeepwildError, ModelPackageError
 from deepwild.core.figures import pyplot, save_figure
 from deepwild.core.io import atomic_write_json, atomic_write_text
 from deepwild.core.package import ModelPackage, save_model_package
@@ -33,6 +33,7 @@ from deepwild.engine.tracking import check_tracking
 from deepwild.interpret.config import InterpretConfig
 from deepwild.interpret.hooks import interpret_hooks
 from deepwild.interpret.probe import Probe
+from deepwild.models.onnx_runtime import inference_network
 from deepwild.models.packaged import load_packaged_model
 
 
@@ -157,9 +158,15 @@ def plot_confusion(confusion: np.ndarray, class_names: tuple[str, ...], target: 
     return save_figure(fig, target, dpi=110)
 
 
-def load_classifier(model_dir: Path, task: str) -> tuple[ModelPackage, torch.nn.Module]:
-    """A model package's network, checked against the task it is used for."""
-    return load_packaged_model(model_dir, task, f"a {task!r} classifier")
+def load_classifier(model_dir: Path, task: str, runtime: str = "torch") -> tuple[ModelPackage, torch.nn.Module]:
+    """A model package's network, checked against the task it is used for; `runtime` "onnx" gives its ONNX export
+    run by onnxruntime (`models.onnx_runtime`), for predictions only: the adversarial-input detector and the
+    interpretability tools need torch's gradients."""
+    package, model = load_packaged_model(model_dir, task, f"a {task!r} classifier")
+    if runtime != "torch" and package.adversarial:
+        raise ModelPackageError(f"{package.name} flags adversarial inputs by guided backpropagation, which needs the "
+                                "PyTorch network", hint="use --runtime torch with this model")
+    return package, inference_network(model_dir, model, runtime, package)  # type: ignore[return-value]
 
 
 def evaluate_classifier(model: torch.nn.Module, package: ModelPackage, images: torch.Tensor, labels: np.ndarray,
@@ -190,10 +197,9 @@ def classifications(images: Sequence[Path], inputs: torch.Tensor, model: torch.n
     return results
 
 
-def adversarial_flags(package: ModelPackage, model: torch.nn.Module, inputs: torch.Tensor,
-                      require: bool = False) -> list[tuple[bool, float]] | None:
-    """(suspicious, score) per input from the package's calibrated detector (`deepwild robust --calibrate`);
-    None when it has none (an error instead when `require`)."""
+def entropy_calibration(package: ModelPackage, require: bool = False) -> tuple[Any, dict[str, Any]] | None:
+    """(EntropySettings, the calibration record) of the package's calibrated entropy detector; None when it
+    has none (an error instead when `require`), an error when model.json names a detector we do not know."""
     from deepwild.robust.entropy import EntropyDetector, EntropySettings
 
     calibration = package.adversarial
@@ -206,7 +212,19 @@ def adversarial_flags(package: ModelPackage, model: torch.nn.Module, inputs: tor
         raise DeepwildError(f"{package.name}: model.json names an unknown adversarial detector "
                             f"{calibration.get('detector')!r}; recalibrate with `deepwild robust MODEL --calibrate 0.05`")
     known = {f.name for f in dataclasses.fields(EntropySettings)}
-    settings = EntropySettings(**{k: v for k, v in calibration.get("settings", {}).items() if k in known})
+    return EntropySettings(**{k: v for k, v in calibration.get("settings", {}).items() if k in known}), calibration
+
+
+def adversarial_flags(package: ModelPackage, model: torch.nn.Module, inputs: torch.Tensor,
+                      require: bool = False) -> list[tuple[bool, float]] | None:
+    """(suspicious, score) per input from the package's calibrated detector (`deepwild robust --calibrate`);
+    None when it has none (an error instead when `require`)."""
+    from deepwild.robust.entropy import EntropyDetector
+
+    found = entropy_calibration(package, require)
+    if found is None:
+        return None
+    settings, calibration = found
     scores = EntropyDetector(settings).characteristics(model, inputs)[:, 0]
     threshold = float(calibration["threshold"])
     return [(bool(score > threshold), round(float(score), 4)) for score in scores]

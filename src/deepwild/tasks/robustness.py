@@ -203,3 +203,54 @@ def calibrate(ref: str | Path, false_positive_rate: float, root: str | Path | No
     model_dir, _ = resolve_named_model(ref, root)
     update_model_package(model_dir, adversarial=calibration.to_json())
     return calibration
+
+
+# ---- the music symbol detector: whole pages (tasks.omr.adversarial) ----------------------------------
+
+def detector_pages(ref: str | Path, root: str | Path | None, data: str | Path | None, split: str,
+                   count: int | None = None) -> tuple[Any, Path, RunDir | None, list[tuple[str, np.ndarray]]]:
+    """A detector model with clean pages of a dataset split (default: the data it was trained on)."""
+    from deepwild.core.images import load_grayscale
+    from deepwild.data.dataset_folder import load_symbol_dataset
+    from deepwild.tasks.omr.detect import Detector
+
+    model_dir, run = resolve_named_model(ref, root)
+    detector = Detector.load(model_dir)
+    folder = data or detector.package.data.get("folder")
+    if not folder:
+        raise DeepwildError("no score pages to use", hint="pass --data DIR (made by `deepwild data scores`)")
+    dataset = load_symbol_dataset(folder)
+    chosen = dataset.pages if split == "all" else dataset.split(split).pages
+    if not chosen:
+        raise DeepwildError(f"dataset {folder} has no {split!r} pages")
+    pages = [(page.image, load_grayscale(dataset.root / page.image)) for page in chosen[:count]]
+    return detector, model_dir, run, pages
+
+
+def calibrate_detector(ref: str | Path, false_positive_rate: float, root: str | Path | None = None,
+                       data: str | Path | None = None, split: str = "val") -> Any:
+    """The page detector's threshold on clean pages, saved in the detector's package."""
+    from deepwild.tasks.omr.adversarial import calibrate_pages
+
+    if not 0.0 < false_positive_rate < 1.0:
+        raise ConfigError(f"the false-positive rate must lie strictly between 0 and 1, got {false_positive_rate}")
+    detector, model_dir, _, pages = detector_pages(ref, root, data, split)
+    return calibrate_pages(detector, model_dir, pages, false_positive_rate, split)
+
+
+def detector_robustness(ref: str | Path, attacks: tuple[str, ...], epsilons: tuple[float, ...], pages: int,
+                        root: str | Path | None = None, data: str | Path | None = None, split: str = "test",
+                        seed: int = 0, log: Callable[[str], None] = lambda _: None) -> tuple[Any, Path]:
+    """Attack the inkiest tiles of `pages` test pages; the entropy score's AUROC on tiles and pages, written
+    to `<run or runs/robust-<model>>/interpret/robust/pages.{json,md}`."""
+    from deepwild.tasks.omr.adversarial import check_attacks, page_robustness
+
+    check_attacks(attacks)
+    for epsilon in epsilons:
+        check_epsilon(epsilon)
+    detector, _, run, chosen = detector_pages(ref, root, data, split, pages)
+    result = page_robustness(detector, chosen, attacks, epsilons, seed, log)
+    folder = section_dir(run.path if run is not None else runs_root(root) / f"robust-{detector.package.name}", KEY)
+    atomic_write_json(folder / "pages.json", result.to_json())
+    atomic_write_text(folder / "pages.md", result.markdown() + "\n")
+    return result, folder

@@ -23,6 +23,7 @@ from deepwild.core.results import Article, PageSegmentation
 from deepwild.data.newspapers import article_overlay
 from deepwild.data.pagexml import PageRegion, PageXml, write_page_xml
 from deepwild.engine.run import resolve_model
+from deepwild.models.onnx_runtime import inference_network
 from deepwild.models.packaged import load_packaged_model
 from deepwild.tasks.news.data import network_input
 from deepwild.tasks.news.postprocess import ArticleRegion, decode, regions
@@ -42,9 +43,10 @@ class Segmenter:
         return cls.from_package(model_dir)
 
     @classmethod
-    def from_package(cls, model_dir: Path) -> Segmenter:
+    def from_package(cls, model_dir: Path, runtime: str = "torch") -> Segmenter:
+        """`runtime` "onnx" runs the network's ONNX export with onnxruntime (`models.onnx_runtime`)."""
         package, model = load_packaged_model(model_dir, TASK, "a newspaper segmentation model")
-        return cls(package, model.eval())
+        return cls(package, inference_network(model_dir, model.eval(), runtime, package))
 
     @torch.no_grad()
     def segment(self, gray: np.ndarray, image_name: str, layout: np.ndarray | None = None) -> tuple[PageSegmentation, np.ndarray]:
@@ -52,7 +54,8 @@ class Segmenter:
         settings = self.package.input
         inputs, box = network_input(gray, layout, int(settings["size"]))
         border = torch.sigmoid(self.model(inputs[None]))[0, 0].numpy()
-        labels = box.crop(decode(border, float(settings["threshold"]), int(settings["min_area"]), int(settings["shrink"])))
+        labels = box.crop(decode(border, float(settings["threshold"]), int(settings["min_area"]),
+                                    int(settings.get("grow", settings["shrink"]))))  # grow: tuned when shipped
         found = regions(labels, box.crop(border), (gray.shape[1], gray.shape[0]))
         articles = tuple(Article(r.id, "article", r.polygon, r.bbox, r.score, r.reading_order) for r in found)
         page_mask = np.asarray(Image.fromarray(relabel(labels, found)).resize((gray.shape[1], gray.shape[0]),
@@ -96,9 +99,9 @@ class SegmentedPage:
 
 
 def write_outputs(gray: np.ndarray, segmentation: PageSegmentation, mask: np.ndarray, out: Path, stem: str) -> tuple[str, ...]:
+    """Each file atomically and the JSON last: its presence means the page is complete (batch runs skip it)."""
     out.mkdir(parents=True, exist_ok=True)
     json_path, xml_path = out / f"{stem}.json", out / f"{stem}.xml"
-    atomic_write_json(json_path, segmentation.to_json())
     write_page_xml(page_xml_of(segmentation), xml_path)
     crop_dir = out / f"{stem}_articles"
     crop_dir.mkdir(exist_ok=True)
@@ -112,6 +115,7 @@ def write_outputs(gray: np.ndarray, segmentation: PageSegmentation, mask: np.nda
     with atomic_path(overlay) as temp:
         article_overlay(gray, mask, segmentation).save(temp, format="PNG")
     files.append(str(overlay))
+    atomic_write_json(json_path, segmentation.to_json())
     return tuple(files)
 
 
@@ -123,19 +127,23 @@ def segment_pages(model: str | Path, pages: list[Path], out: Path, root: str | P
     segmenter = Segmenter.load(model, root)
     if ocr is not None and len(pages) != 1:
         raise InputError("--ocr describes one page: give exactly one page with it")
-    done = []
-    for path in pages:
-        gray = load_grayscale(path, max_pixels)
-        if min(gray.shape) < MIN_SIDE:
-            raise InputError(f"{path} is {gray.shape[1]} × {gray.shape[0]} px: too small to hold articles "
-                             f"(at least {MIN_SIDE} px a side)")
-        gray8 = (np.clip(gray, 0.0, 1.0) * 255.0).round().astype(np.uint8)
-        layout = None
-        if ocr is not None:
-            from deepwild.tasks.news.ocr import layout_from_ocr
+    return [segment_page(segmenter, path, out, ocr, max_pixels) for path in pages]
 
-            layout = layout_from_ocr(ocr, gray8.shape[1], gray8.shape[0])
-        segmentation, mask = segmenter.segment(gray8, path.name, layout)
-        done.append(SegmentedPage(str(path), len(segmentation.articles),
-                                  write_outputs(gray8, segmentation, mask, out, path.stem)))
-    return done
+
+def segment_page(segmenter: Segmenter, path: Path, out: Path, ocr: Path | None = None,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> SegmentedPage:
+    """One page file segmented and its outputs written into `out`; `ocr` gives its layout."""
+    from deepwild.core.errors import InputError
+
+    gray = load_grayscale(path, max_pixels)
+    if min(gray.shape) < MIN_SIDE:
+        raise InputError(f"{path} is {gray.shape[1]} × {gray.shape[0]} px: too small to hold articles "
+                         f"(at least {MIN_SIDE} px a side)")
+    gray8 = (np.clip(gray, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    layout = None
+    if ocr is not None:
+        from deepwild.tasks.news.ocr import layout_from_ocr
+
+        layout = layout_from_ocr(ocr, gray8.shape[1], gray8.shape[0])
+    segmentation, mask = segmenter.segment(gray8, path.name, layout)
+    return SegmentedPage(str(path), len(segmentation.articles), write_outputs(gray8, segmentation, mask, out, path.stem))

@@ -6,6 +6,7 @@ overlapping tiles, decoded into symbols, and the boxes are mapped back to the pa
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from deepwild.core.images import DEFAULT_MAX_PIXELS, load_grayscale
 from deepwild.core.package import ModelPackage
 from deepwild.core.results import PageDetections, Symbol
 from deepwild.models.inference import fold_batchnorm
+from deepwild.models.onnx_runtime import inference_network
 from deepwild.tasks.omr.model_io import load_detector
 from deepwild.tasks.omr.postprocess import (NetworkOutputs, PostprocessConfig, Staff, decode, estimate_staff_space,
                                             find_staves, network_outputs, outside_staves,
@@ -31,11 +33,16 @@ SCALE_TOLERANCE = 0.08  # pages within ±8 % of the model's scale are not resamp
 @dataclass
 class Detector:
     package: ModelPackage
-    model: torch.nn.Module
+    model: torch.nn.Module  # what detection runs: the torch network, or its ONNX export (`runtime`)
     postprocess: PostprocessConfig
+    # The torch network, for what needs gradients (the adversarial flag's guided backpropagation, attacks);
+    # the same object as `model` with runtime "torch".
+    gradient_network: torch.nn.Module | None = None
 
     @classmethod
-    def load(cls, model_dir: Path, min_score: float | None = None) -> Detector:
+    def load(cls, model_dir: Path, min_score: float | None = None, runtime: str = "torch") -> Detector:
+        """`runtime` "onnx" runs the network's ONNX export with onnxruntime (`models.onnx_runtime`); the
+        adversarial flag, where the package has one, still runs on the torch network."""
         package, model = load_detector(model_dir)
         groups = package.input.get("class_groups")
         if groups is not None and (len(groups) != len(package.class_names)
@@ -49,7 +56,8 @@ class Detector:
         config = PostprocessConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
                                       if k in PostprocessConfig.__dataclass_fields__})
         # Detection only runs the network forward: batch norm folded into the convolutions saves time.
-        return cls(package, fold_batchnorm(model), config)
+        folded = fold_batchnorm(model)
+        return cls(package, inference_network(model_dir, folded, runtime, package), config, folded)
 
     def detect_file(self, path: Path, classes: set[str] | None = None, staff_space: float | None = None,
                     max_pixels: int = DEFAULT_MAX_PIXELS) -> PageDetections:
@@ -63,19 +71,42 @@ class Detector:
 
     def detect_gray(self, gray: np.ndarray, name: str, classes: set[str] | None = None,
                     staff_space: float | None = None) -> PageDetections:
-        """gray: (H, W) float in [0, 1], 1 = paper."""
-        return self.decode_page(self.read_page(gray, name, staff_space), classes)
+        """gray: (H, W) float in [0, 1], 1 = paper. With a calibrated adversarial-input detector in the
+        package, the page is also flagged (`suspicious`, `adversarial_score`; tasks.omr.adversarial)."""
+        reading = self.read_page(gray, name, staff_space)
+        result = self.decode_page(reading, classes)
+        if self.package.adversarial:
+            from deepwild.tasks.omr.adversarial import page_flag  # it builds on this module
+
+            flag = page_flag(self, gray, name, staff_space or reading.staff_space)
+            if flag is not None:
+                result = dataclasses.replace(result, suspicious=flag[0], adversarial_score=flag[1])
+        return result
 
     def read_page(self, gray: np.ndarray, name: str, staff_space: float | None = None,
                   lowest_threshold: float | None = None) -> PageReading:
         """The network's outputs for a page at the model's scale (the expensive half of detection; decode
         them with `decode_page`, as often as wanted, at thresholds ≥ `lowest_threshold`)."""
         height, width = gray.shape
+        scaled = self.page_at_model_scale(gray, name, staff_space)
+        if scaled is None:
+            return PageReading(name, width, height, None, 1.0, None)
+        work, found, scale = scaled
+        groups = self.class_groups
+        lowest = lowest_threshold if lowest_threshold is not None else float(self.postprocess.thresholds_of_classes(groups).min())
+        outputs = network_outputs(self.model, (1.0 - work).astype(np.float32), self.postprocess, groups, lowest)
+        return PageReading(name, width, height, found, scale, outputs, find_staves(work, found * scale))
+
+    def page_at_model_scale(self, gray: np.ndarray, name: str,
+                            staff_space: float | None = None) -> tuple[np.ndarray, float, float] | None:
+        """(page resized to the model's staff space, its own staff space, the scale), or None for a blank page;
+        a page too small or without staff lines is refused."""
+        height, width = gray.shape
         if min(height, width) < MIN_SIDE:
             raise InputError(f"{name} is {width}×{height} pixels: too small to hold a line of music "
                              f"(at least {MIN_SIDE}×{MIN_SIDE})")
         if (gray < 0.5).mean() < BLANK_INK_SHARE:
-            return PageReading(name, width, height, None, 1.0, None)
+            return None
         found = staff_space or estimate_staff_space(gray)
         if found is None:
             raise InputError(f"{name}: no staff lines found — it does not look like a page of music",
@@ -87,10 +118,7 @@ class Detector:
         if scale != 1.0:
             size = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
             work = np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
-        groups = self.class_groups
-        lowest = lowest_threshold if lowest_threshold is not None else float(self.postprocess.thresholds_of_classes(groups).min())
-        outputs = network_outputs(self.model, (1.0 - work).astype(np.float32), self.postprocess, groups, lowest)
-        return PageReading(name, width, height, found, scale, outputs, find_staves(work, found * scale))
+        return work, found, scale
 
     def decode_page(self, reading: PageReading, classes: set[str] | None = None,
                     postprocess: PostprocessConfig | None = None) -> PageDetections:
@@ -134,15 +162,16 @@ class PageReading:
 
 
 def save_detections(result: PageDetections, gray: np.ndarray, out: Path, overlay: bool = True) -> Path:
-    """`<page>.json` (and `<page>_overlay.png`) in `out`, each written atomically; returns the JSON path."""
+    """`<page>.json` (and `<page>_overlay.png`) in `out`, each written atomically, the JSON last: its presence
+    means the page is complete (batch runs skip such pages). Returns the JSON path."""
     from deepwild.core.io import atomic_path, atomic_write_json
     from deepwild.data.overlay import draw_boxes
 
     stem = Path(result.image).stem
-    target = out / f"{stem}.json"
-    atomic_write_json(target, result.to_json())
     if overlay:
         picture = draw_boxes(gray, [(s.class_name, s.bbox) for s in result.symbols])
         with atomic_path(out / f"{stem}_overlay.png") as temp:
             picture.save(temp, format="PNG")
+    target = out / f"{stem}.json"
+    atomic_write_json(target, result.to_json())
     return target

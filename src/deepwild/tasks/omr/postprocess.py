@@ -390,7 +390,7 @@ def estimate_staff_space(gray: np.ndarray) -> float | None:
     if histogram[mode] < 20:
         return None
     # Sub-pixel: the mean around the mode, as the spacing is rarely a whole number of pixels.
-    window = np.arange(max(mode - 1, 0), mode + 2)
+    window = np.arange(max(mode - 1, 0), min(mode + 2, len(histogram)))  # the mode may be the longest period
     return float((histogram[window] * window).sum() / histogram[window].sum())
 
 
