@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
-MIN_AREAS = (8, 16, 24, 48, 96)
+THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8)
+MIN_AREAS = (8, 16, 24, 48, 96, 160, 256)
 
 
 def main() -> None:
@@ -56,6 +56,7 @@ def main() -> None:
         **package.provenance,
         "data command": f"deepwild data newspapers --out {args.data} --pages {generation.get('pages', '?')} "
                         f"--seed {generation.get('seed', '?')}",
+        **({"resumed with": "; ".join(r["command"] for r in run.info()["resumed"])} if run.info().get("resumed") else {}),
         "training minutes (2 CPU cores, wall time while training ran)": round(training_wall_minutes(run), 1)})
     save_model_package(target, package, state)
     print(f"shipped → {target}")

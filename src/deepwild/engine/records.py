@@ -20,7 +20,7 @@ from deepwild.engine.curves import plot_learning_curves
 from deepwild.engine.distributed import DistInfo
 from deepwild.engine.hooks import HookBase
 from deepwild.engine.loop import Trainer, TrainingProblem, TrainResult
-from deepwild.engine.run import RunDir
+from deepwild.engine.run import RunDir, command_line
 from deepwild.engine.tracking import MLflowHook, check_tracking
 
 
@@ -163,6 +163,9 @@ def prepare_run(task: str, dist: DistInfo, root: str | Path | None = None, name:
         run = RunDir.open(resume)
         if not (run.checkpoints / "last").exists() and not (run.checkpoints / "last.old").exists():
             raise DeepwildError(f"run {run.path} has no checkpoint to resume from", hint="start a new run instead")
+        if dist.is_main:  # a model card names every command that shaped the run, resumes included
+            resumed = [*run.info().get("resumed", []), {"time": time.time(), "command": command_line()}]
+            run.update_info(resumed=resumed)
         return run
     path = [str(RunDir.create(task, root, name).path) if dist.is_main else ""]
     if dist.is_distributed:

@@ -30,6 +30,11 @@ DEFAULT_RUNS_ROOT = "runs"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
+def command_line() -> str:
+    """The command that started this process, as a user would type it."""
+    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
 def runs_root(root: str | Path | None = None) -> Path:
     """The folder that holds runs: the argument, else $DEEPWILD_RUNS, else ./runs."""
     return Path(root or os.environ.get("DEEPWILD_RUNS") or DEFAULT_RUNS_ROOT)
@@ -83,7 +88,7 @@ class RunDir:
         run = cls(path)
         now = time.time()
         run.write_info({"name": name, "task": task, "status": "created", "created": now, "updated": now,
-                        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])})
+                        "command": command_line()})
         return run
 
     @classmethod
