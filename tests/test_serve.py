@@ -101,6 +101,18 @@ def test_segment_answers_articles_json_and_page_xml(tmp_path):
     assert wrong.status_code == 422 and "format" in wrong.json()["error"]
 
 
+def test_the_onnx_runtime_serves_the_same_articles(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPWILD_CACHE", str(tmp_path / "cache"))
+    package = tiny_news_package(tmp_path / "news")
+    page = newspaper_page(tmp_path / "page.png", size=(300, 420)).read_bytes()
+    answers = []
+    for runtime in ("torch", "onnx"):
+        with client_for(load_model(package, runtime)) as client:
+            answers.append(client.post(SEGMENT, files=upload(page)).json())
+    assert answers[0]["articles"] and answers[0]["articles"] == answers[1]["articles"]
+    assert list((tmp_path / "cache" / "onnx").glob("*.onnx"))  # the export really ran
+
+
 def test_classify_answers_with_the_adversarial_flag_only_where_the_package_has_a_detector(tmp_path):
     from tests.helpers.tiny import tiny_digits_package
 

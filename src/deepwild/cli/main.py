@@ -561,7 +561,8 @@ def report(
 @app.command("demo")
 def demo(runs_dir: opt.RunsDir = None) -> None:
     """The end-to-end demo on built-in data: make score pages, find their symbols with the shipped
-    detector, evaluate it, fine-tune it briefly, and the descent lecture; prints where everything is."""
+    detector, cut newspaper pages into articles with the shipped segmenter, evaluate the detector,
+    fine-tune it briefly, and the descent lecture; prints where everything is."""
     from deepwild.core.config import config_from_dict
     from deepwild.datagen.scores.generate import ScoreDataConfig, generate_scores
     from deepwild.engine.run import runs_root
@@ -575,10 +576,10 @@ def demo(runs_dir: opt.RunsDir = None) -> None:
 
     root = runs_root(runs_dir)
     data = root / "demo-scores"
-    console.rule("1/5  engrave 6 score pages from the music21 corpus (deepwild data scores)")
+    console.rule("1/6  engrave 6 score pages from the music21 corpus (deepwild data scores)")
     generate_scores(config_from_dict(ScoreDataConfig, {"pages": 6, "seed": 1}), data, workers=2)
     console.print(f"dataset  {data}", highlight=False)
-    console.rule("2/5  find their symbols with the shipped detector (deepwild detect PAGE ...)")
+    console.rule("2/6  find their symbols with the shipped detector (deepwild detect PAGE ...)")
     model = shipped_model()
     detector = Detector.load(model)
     overlays = root / "demo-detections"
@@ -588,23 +589,36 @@ def demo(runs_dir: opt.RunsDir = None) -> None:
         save_detections(result, gray, overlays)
         console.print(f"{page.name}: {len(result.symbols)} symbols → {overlays / (page.stem + '_overlay.png')}",
                       highlight=False)
-    console.rule("3/5  evaluate it on all six pages (deepwild eval MODEL --data DIR --split all)")
+    console.rule("3/6  make 2 newspaper pages and cut them into articles (deepwild segment PAGE ...)")
+    from deepwild.datagen.newspapers.generate import NewspaperDataConfig, generate_newspapers
+    from deepwild.tasks.news.segment import Segmenter, segment_page
+    from deepwild.tasks.news.shipped import shipped_model as shipped_segmenter
+
+    papers, articles = root / "demo-newspapers", root / "demo-articles"
+    generate_newspapers(NewspaperDataConfig(pages=2, seed=5), papers, workers=1)
+    segmenter = Segmenter.from_package(shipped_segmenter())
+    for page in sorted((papers / "images").glob("*.png")):
+        done = segment_page(segmenter, page, articles)
+        console.print(f"{page.name}: {done.articles} articles → {articles / (page.stem + '_overlay.png')}",
+                      highlight=False)
+    console.rule("4/6  evaluate it on all six pages (deepwild eval MODEL --data DIR --split all)")
     shipped_eval = evaluate_omr(model, "all", root=runs_dir, data=data, out=root / "demo-eval-shipped")
     _print_detection_metrics(shipped_eval)
-    console.rule("4/5  fine-tune it for a few steps (deepwild train omr --data DIR --set init=MODEL)")
+    console.rule("5/6  fine-tune it for a few steps (deepwild train omr --data DIR --set init=MODEL)")
     config = config_from_dict(omr.Config, {"data": str(data), "init": str(model),
                                            "crop": {"crops_per_epoch": 48},
                                            "train": {"epochs": 1, "batch_size": 12, "progress": "lines"}})
     tuned = omr.train(config, root=runs_dir)
     tuned_eval = evaluate_omr(tuned.run.path, "all", root=runs_dir, data=data)
     _print_detection_metrics(tuned_eval)
-    console.rule("5/5  the lecture: gradient descent on an error landscape (deepwild lecture descent)")
+    console.rule("6/6  the lecture: gradient descent on an error landscape (deepwild lecture descent)")
     descent = run_descent(DescentConfig(), runs_dir)
     print_descent(descent)
     reports = [build_report(tuned.run.path), build_report(descent.run.path)]
     console.rule("done")
     console.print(f"score pages        {data / 'images'}\n"
                   f"detections         {overlays}\n"
+                  f"articles           {articles}  (JSON, PAGE XML, one PNG per article, overlays)\n"
                   f"evaluation         {Path(shipped_eval.files[0]).parent}  (per_class.csv, pr_curves.png, overlays)\n"
                   f"fine-tuned run     {tuned.run.path}\n"
                   f"descent figure     {descent.figure}\n"

@@ -20,6 +20,8 @@ def serve(
     max_body_mb: Annotated[float, typer.Option(help="Largest request body in MiB; larger ones are answered 413.")] = 32.0,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels than this.")] = 60_000_000,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: torch's own).")] = None,
+    runtime: Annotated[str, typer.Option(help="torch, or onnx: the networks' ONNX exports run by onnxruntime "
+                                              "(deepwild[onnx]).")] = "torch",
 ) -> None:
     """Serve models over HTTP: POST /v1/omr/detect, /v1/news/segment, /v1/classify; GET /v1/models, /health,
     /metrics; API docs at /docs and a web page at /. Models are loaded once, before the port is opened."""
@@ -35,7 +37,7 @@ def serve(
         import torch
 
         torch.set_num_threads(threads)
-    served = load_models(models)
+    served = load_models(models, runtime)
     app = create_app(served, limits)
     sock = bind(host, port)
     address = sock.getsockname()

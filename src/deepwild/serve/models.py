@@ -77,9 +77,10 @@ def find_packages(folders: Sequence[Path]) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found))
 
 
-def load_models(folders: Sequence[Path] | None = None) -> list[ServedModel]:
-    """Every package of `folders` (default: the shipped ones) loaded and checked; names must be unique."""
-    return check_unique([load_model(path) for path in find_packages(list(folders) if folders else [ASSETS])])
+def load_models(folders: Sequence[Path] | None = None, runtime: str = "torch") -> list[ServedModel]:
+    """Every package of `folders` (default: the shipped ones) loaded and checked; names must be unique.
+    `runtime` "onnx" runs the networks' ONNX exports (`models.onnx_runtime`)."""
+    return check_unique([load_model(path, runtime) for path in find_packages(list(folders) if folders else [ASSETS])])
 
 
 def check_unique(models: Sequence[ServedModel]) -> list[ServedModel]:
@@ -92,13 +93,13 @@ def check_unique(models: Sequence[ServedModel]) -> list[ServedModel]:
     return list(models)
 
 
-def load_model(model_dir: Path) -> ServedModel:
+def load_model(model_dir: Path, runtime: str = "torch") -> ServedModel:
     package = read_model_package(model_dir)
     if package.task not in ROUTES:
         raise DeepwildError(f"{model_dir}: deepwild serve has no route for task {package.task!r}; it serves "
                             f"{', '.join(sorted(ROUTES))} models")
     loaders = {"detect": _detector, "segment": _segmenter, "classify": _classifier}
-    predict = loaders[ROUTES[package.task]](model_dir, package)
+    predict = loaders[ROUTES[package.task]](model_dir, package, runtime)
     return served(package, one_at_a_time(predict) if package.adversarial else predict)
 
 
@@ -121,10 +122,10 @@ def served(package: ModelPackage, predict: Predict) -> ServedModel:
                        package.deepwild_version, predict)
 
 
-def _detector(model_dir: Path, package: ModelPackage) -> Predict:
+def _detector(model_dir: Path, package: ModelPackage, runtime: str) -> Predict:
     from deepwild.tasks.omr.detect import Detector
 
-    detector = Detector.load(model_dir)
+    detector = Detector.load(model_dir, runtime=runtime)
     known = set(package.class_names)
 
     def predict(gray: np.ndarray, name: str, classes: set[str] | None = None, min_score: float | None = None,
@@ -141,10 +142,10 @@ def _detector(model_dir: Path, package: ModelPackage) -> Predict:
     return predict
 
 
-def _segmenter(model_dir: Path, package: ModelPackage) -> Predict:
+def _segmenter(model_dir: Path, package: ModelPackage, runtime: str) -> Predict:
     from deepwild.tasks.news.segment import MIN_SIDE, Segmenter
 
-    segmenter = Segmenter.from_package(model_dir)
+    segmenter = Segmenter.from_package(model_dir, runtime)
 
     def predict(gray: np.ndarray, name: str) -> Any:
         if min(gray.shape) < MIN_SIDE:
@@ -156,10 +157,10 @@ def _segmenter(model_dir: Path, package: ModelPackage) -> Predict:
     return predict
 
 
-def _classifier(model_dir: Path, package: ModelPackage) -> Predict:
+def _classifier(model_dir: Path, package: ModelPackage, runtime: str) -> Predict:
     from deepwild.tasks.classification import classifications, load_classifier
 
-    package, model = load_classifier(model_dir, package.task)
+    package, model = load_classifier(model_dir, package.task, runtime)
     prepare = _classifier_input(package)
 
     def predict(gray: np.ndarray, name: str, top_k: int = 3) -> Any:
