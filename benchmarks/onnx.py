@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/onnx.py [--threads 1] [--repeats 5] [--news-model RUN_OR_PACKAGE]
 
-Rows: the shipped music symbol detector (without its adversarial-input flag, which needs PyTorch) on a
+Rows: the shipped music symbol detector (without its adversarial-input flag, which runs on PyTorch under
+either runtime and would add the same time to both) on a
 real DeepScoresV2 page (the network's tiled pass alone, and detection end to end: staff space,
 resampling, network, decoding), the newspaper FCN on a 256 × 256
 two-channel page (the shipped or given model, else an untrained one of the default size: the time does
@@ -56,8 +57,8 @@ def detector_rows(repeats: int, folder: Path) -> None:
     from deepwild.tasks.omr.detect import Detector
     from deepwild.tasks.omr.shipped import shipped_model
 
-    # Its adversarial-input flag needs torch's gradients, so the ONNX runtime takes the package without it;
-    # both sides run the same copy.
+    # Its adversarial-input flag runs on PyTorch under either runtime: left out, so that the rows compare the
+    # networks; both sides run the same copy.
     shutil.copytree(shipped_model(), folder)
     update_model_package(folder, adversarial={})
     gray = load_grayscale(PAGE)
