@@ -324,3 +324,25 @@ def test_cli_refuses_foreign_or_unwritable_folders_and_makes_and_shows_pages(mon
     assert code == 0, err
     overlay = Image.open(out / "overlays" / "page00000_overlay.png")
     assert overlay.mode == "RGB" and overlay.size == (1240, 1754)
+
+
+def test_the_overlay_tints_each_article_in_its_colour_and_leaves_the_rest():
+    import numpy as np
+
+    from deepwild.core.results import Article, PageSegmentation
+    from deepwild.data.newspapers import article_overlay
+    from deepwild.data.overlay import class_colour
+
+    gray = np.full((160, 200), 200, np.uint8)
+    mask = np.zeros((160, 200), np.uint8)
+    boxes = {1: (5, 5, 95, 75), 2: (100, 80, 195, 155)}
+    for number, (x0, y0, x1, y1) in boxes.items():
+        mask[y0:y1, x0:x1] = number
+    mask[0:3, 196:200] = 7  # no such article: left untinted
+    articles = tuple(Article(f"a{n}", "article", ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), (x0, y0, x1, y1), 1.0, n)
+                     for n, (x0, y0, x1, y1) in boxes.items())
+    image = np.asarray(article_overlay(gray, mask, PageSegmentation("p.png", 200, 160, "m", articles)))
+    for number, (row, col) in ((1, (60, 70)), (2, (130, 170))):  # inside, away from the outline and the label
+        expected = (0.65 * 200 + 0.35 * np.array(class_colour(f"a{number}"), np.float32)).astype(np.uint8)
+        assert np.abs(image[row, col].astype(int) - expected).max() <= 1
+    assert (image[1, 198] == 200).all() and (image[158, 2] == 200).all()

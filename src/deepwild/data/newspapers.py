@@ -108,13 +108,16 @@ def article_overlay(gray: np.ndarray, mask: np.ndarray, segmentation: PageSegmen
     """The page with each article's pixels tinted in its own colour, its outline drawn and its id written."""
     page = np.asarray(Image.fromarray(gray).convert("RGB"), dtype=np.float32)
     colours = {}
+    tint = np.zeros((int(mask.max()) + 1, 3), np.float32)  # mask value → colour; 0 (no article) untinted
+    tinted = np.zeros(len(tint), bool)
     for article in segmentation.articles:
         number = int(article.id.lstrip("a")) if article.id.lstrip("a").isdigit() else 0
         colour = np.array(class_colour(article.id), np.float32)
         colours[article.id] = tuple(int(v) for v in colour)
-        if number:
-            inside = mask == number
-            page[inside] = (1 - alpha) * page[inside] + alpha * colour
+        if 0 < number < len(tint):
+            tint[number], tinted[number] = colour, True
+    inside = tinted[mask]  # one pass over the page, not one per article
+    page[inside] = (1 - alpha) * page[inside] + alpha * tint[mask[inside]]
     image = Image.fromarray(page.astype(np.uint8))
     draw = ImageDraw.Draw(image)
     for article in segmentation.articles:
