@@ -74,3 +74,17 @@ def test_otsu_splits_a_bimodal_page_between_its_modes():
     assert 30 <= otsu_threshold(gray) < 240
     inverted = layout_from_image(255 - page(0.5))  # white ink on black: the minority is the ink
     assert (inverted == TEXT).mean() > 0.3
+
+
+def test_rectangle_opening_is_scipys_binary_opening_in_linear_time():
+    from scipy import ndimage
+
+    from deepwild.tasks.news.layout import rectangle_opening
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # odd and even sizes, rectangles touching the border, larger than the image
+        rows, columns = rng.integers(3, 30, 2)
+        mask = rng.random((rows, columns)) < rng.uniform(0.5, 0.95)
+        height, width = rng.integers(1, 14, 2)
+        expected = ndimage.binary_opening(mask, structure=np.ones((height, width), bool))
+        assert (rectangle_opening(mask, int(height), int(width)) == expected).all(), (rows, columns, height, width)

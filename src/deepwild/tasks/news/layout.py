@@ -72,6 +72,26 @@ def letter_height(ink: np.ndarray) -> float:
     return float(np.median(letters)) if len(letters) else 8.0
 
 
+def rectangle_opening(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The union of every height × width rectangle that lies inside `mask`: scipy's `binary_opening` with an
+    all-ones structure (border 0), but in time linear in the pixels whatever the rectangle's size, from a
+    summed-area table (the long thin windows that find rules made scipy's version most of a page's time)."""
+    rows, columns = mask.shape
+    if height > rows or width > columns:
+        return np.zeros(mask.shape, bool)
+    table = np.zeros((rows + 1, columns + 1), np.int32)
+    table[1:, 1:] = mask.astype(np.int32).cumsum(0).cumsum(1)
+    inside = table[height:, width:] - table[:-height, width:] - table[height:, :-width] + table[:-height, :-width]
+    fits = (inside == height * width).astype(np.int32)  # (rows - height + 1, columns - width + 1), by top-left corner
+    cover = np.zeros((rows + 1, columns + 1), np.int32)  # each fitting rectangle marked by its corners, then summed
+    fit_rows, fit_columns = fits.shape
+    cover[:fit_rows, :fit_columns] += fits
+    cover[height:height + fit_rows, :fit_columns] -= fits
+    cover[:fit_rows, width:width + fit_columns] -= fits
+    cover[height:height + fit_rows, width:width + fit_columns] += fits
+    return cover.cumsum(0).cumsum(1)[:rows, :columns] > 0
+
+
 def layout_from_image(gray: np.ndarray, settings: LayoutSettings = LayoutSettings()) -> np.ndarray:
     """(h, w) float32 layout channel of an 8-bit grayscale page (paper bright), at the working size."""
     page = reduce(np.asarray(gray, np.uint8), settings.work_side)
@@ -84,8 +104,8 @@ def layout_from_image(gray: np.ndarray, settings: LayoutSettings = LayoutSetting
     thick = max(int(round(0.8 * letter)), 3)  # a rule is long and thin; a photo or a black box is long and thick
     rules = np.zeros_like(ink)
     for line, slab in (((1, length), (thick, length)), ((length, 1), (length, thick))):
-        long = ndimage.binary_opening(ink, structure=np.ones(line, bool))
-        rules |= long & ~ndimage.binary_dilation(ndimage.binary_opening(ink, structure=np.ones(slab, bool)), iterations=1)
+        long = rectangle_opening(ink, *line)
+        rules |= long & ~ndimage.binary_dilation(rectangle_opening(ink, *slab), iterations=1)
     text = ink & ~ndimage.binary_dilation(rules, iterations=1)
     kind = np.zeros(page.shape, np.uint8)  # 0 paper, 1 text, 2 picture
     components, _ = ndimage.label(text)
