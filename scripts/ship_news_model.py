@@ -31,7 +31,7 @@ def main() -> None:
 
     torch.set_num_threads(2)
     from deepwild.core.io import read_json
-    from deepwild.core.package import load_model_package, save_model_package
+    from deepwild.core.package import load_model_package, save_model_package, update_model_package
     from deepwild.engine.run import RunDir, training_wall_minutes
     from deepwild.tasks.news import evaluate
     from deepwild.tasks.news.shipped import SHIPPED_MODEL
@@ -52,13 +52,13 @@ def main() -> None:
         print(f"{split}: DER {metrics['DER']:.4f}, completeness {metrics['completeness']:.4f}, F1 {metrics['F1']:.4f} "
               f"({time.perf_counter() - start:.0f} s)", flush=True)
     generation = read_json(args.data / "manifest.json").get("config", {})
-    package = dataclasses.replace(package, metrics={**package.metrics, **figures}, provenance={
+    resumed = run.info().get("resumed", [])
+    update_model_package(target, metrics={**package.metrics, **figures}, provenance={  # the weights stay
         **package.provenance,
         "data command": f"deepwild data newspapers --out {args.data} --pages {generation.get('pages', '?')} "
                         f"--seed {generation.get('seed', '?')}",
-        **({"resumed with": "; ".join(r["command"] for r in run.info()["resumed"])} if run.info().get("resumed") else {}),
+        **({"resumed with": "; ".join(r["command"] for r in resumed)} if resumed else {}),
         "training minutes (2 CPU cores, wall time while training ran)": round(training_wall_minutes(run), 1)})
-    save_model_package(target, package, state)
     print(f"shipped → {target}")
 
 

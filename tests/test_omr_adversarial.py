@@ -65,7 +65,7 @@ def test_pages_are_scored_calibrated_flagged_and_detect_writes_the_flags(detecto
     assert tiles.shape[1:] == (1, 128, 128) and len(tiles) == 8
     scores = [page_score(detector, gray, name, tiles_per_page=2) for name, gray in pages]
     assert all(0.0 < s < np.log2(9) for s in scores)
-    assert page_flag(detector, *reversed(pages[0])) is None  # no calibration yet
+    assert page_flag(detector, pages[0][1]) is None  # no calibration yet
     model_dir = tiny_detector_package(tmp_path / "calibrated")
     calibration = calibrate_pages(Detector.load(model_dir), model_dir, pages, 0.2, "pages", tiles_per_page=2)
     assert calibration.inputs == 10 and calibration.clean_flagged <= 0.2

@@ -165,7 +165,7 @@ def model_and_pages(items: list[str], default: Path, usage: str,
                     root: str | Path | None = None) -> tuple[Path, list[str]]:
     """`[MODEL] PAGE ...`: the first item is the model when it names a model package or a run, otherwise the
     `default` package (a task's shipped model) serves and every item is a page."""
-    from deepwild.core.errors import InputError, ModelPackageError
+    from deepwild.core.errors import InputError
     from deepwild.core.package import is_model_package
 
     if items:
@@ -178,10 +178,18 @@ def model_and_pages(items: list[str], default: Path, usage: str,
             return model_dir, items[1:]
     if not items:
         raise InputError("no page images given", hint=usage)
-    if not is_model_package(default):
-        raise ModelPackageError(f"the shipped model {default.name} is missing from this installation",
+    return shipped_package(default, f"the shipped model {default.name}", usage), items
+
+
+def shipped_package(folder: Path, what: str, usage: str) -> Path:
+    """`folder`, a model package that ships inside deepwild; a clear error when the installation lacks it."""
+    from deepwild.core.errors import ModelPackageError
+    from deepwild.core.package import is_model_package
+
+    if not is_model_package(folder):
+        raise ModelPackageError(f"{what} is missing from this installation",
                                 hint=f"reinstall deepwild, or give a model: {usage}")
-    return default, items
+    return folder
 
 
 def training_wall_minutes(run: RunDir) -> float:

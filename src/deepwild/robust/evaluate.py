@@ -118,6 +118,12 @@ def detection_rate_at(clean: np.ndarray, adversarial: np.ndarray, false_positive
     return float((adversarial > threshold).mean()) if len(adversarial) else 0.0
 
 
+def check_false_positive_rate(false_positive_rate: float) -> float:
+    if not 0.0 < false_positive_rate < 1.0:
+        raise ConfigError(f"the false-positive rate must lie strictly between 0 and 1, got {false_positive_rate}")
+    return false_positive_rate
+
+
 def clean_threshold(clean: np.ndarray, false_positive_rate: float) -> float:
     """The smallest score that at most `false_positive_rate` of the clean scores exceed."""
     ordered = np.sort(clean)[::-1]

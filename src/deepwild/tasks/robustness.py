@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import numpy as np
@@ -24,8 +25,8 @@ from deepwild.engine.run import RunDir, runs_root
 from deepwild.interpret.sections import Figure, Section, section_dir, write_section
 from deepwild.robust.base import check_epsilon
 from deepwild.robust.entropy import EntropyDetector, EntropySettings
-from deepwild.robust.evaluate import (FALSE_POSITIVE_RATES, AttackPlan, DetectionTable, clean_threshold,
-                                      detection_table)
+from deepwild.robust.evaluate import (FALSE_POSITIVE_RATES, AttackPlan, DetectionTable, check_false_positive_rate,
+                                      clean_threshold, detection_table)
 from deepwild.tasks import load_task
 from deepwild.tasks.classification import load_classifier
 from deepwild.tasks.model_probe import resolve_named_model
@@ -190,8 +191,7 @@ def calibrate(ref: str | Path, false_positive_rate: float, root: str | Path | No
               settings: EntropySettings = EntropySettings()) -> Calibration:
     """Set the entropy detector's threshold on the model's clean validation inputs so that it flags
     `false_positive_rate` of them, and save it in the model package (`model.json`, "adversarial")."""
-    if not 0.0 < false_positive_rate < 1.0:
-        raise ConfigError(f"the false-positive rate must lie strictly between 0 and 1, got {false_positive_rate}")
+    check_false_positive_rate(false_positive_rate)
     package, model, run, task = load_classifier_task(ref, root)
     images, _ = task.classifier_inputs(package, run, "val")
     detector = EntropyDetector(settings)
@@ -208,8 +208,9 @@ def calibrate(ref: str | Path, false_positive_rate: float, root: str | Path | No
 # ---- the music symbol detector: whole pages (tasks.omr.adversarial) ----------------------------------
 
 def detector_pages(ref: str | Path, root: str | Path | None, data: str | Path | None, split: str,
-                   count: int | None = None) -> tuple[Any, Path, RunDir | None, list[tuple[str, np.ndarray]]]:
-    """A detector model with clean pages of a dataset split (default: the data it was trained on)."""
+                   count: int | None = None) -> tuple[Any, Path, RunDir | None, Iterator[tuple[str, np.ndarray]]]:
+    """A detector model with clean pages of a dataset split (default: the data it was trained on), each page
+    read when it is reached (a page is ~9 MB as floats: never all of them at once)."""
     from deepwild.core.images import load_grayscale
     from deepwild.data.dataset_folder import load_symbol_dataset
     from deepwild.tasks.omr.detect import Detector
@@ -223,7 +224,7 @@ def detector_pages(ref: str | Path, root: str | Path | None, data: str | Path | 
     chosen = dataset.pages if split == "all" else dataset.split(split).pages
     if not chosen:
         raise DeepwildError(f"dataset {folder} has no {split!r} pages")
-    pages = [(page.image, load_grayscale(dataset.root / page.image)) for page in chosen[:count]]
+    pages = ((page.image, load_grayscale(dataset.root / page.image)) for page in chosen[:count])
     return detector, model_dir, run, pages
 
 
@@ -232,8 +233,7 @@ def calibrate_detector(ref: str | Path, false_positive_rate: float, root: str | 
     """The page detector's threshold on clean pages, saved in the detector's package."""
     from deepwild.tasks.omr.adversarial import calibrate_pages
 
-    if not 0.0 < false_positive_rate < 1.0:
-        raise ConfigError(f"the false-positive rate must lie strictly between 0 and 1, got {false_positive_rate}")
+    check_false_positive_rate(false_positive_rate)
     detector, model_dir, _, pages = detector_pages(ref, root, data, split)
     return calibrate_pages(detector, model_dir, pages, false_positive_rate, split)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import numpy as np
@@ -27,7 +28,7 @@ from deepwild.core.errors import ConfigError, DeepwildError
 from deepwild.core.package import update_model_package
 from deepwild.robust.attacks import sign_ascent
 from deepwild.robust.entropy import EntropyDetector, EntropySettings
-from deepwild.robust.evaluate import clean_threshold
+from deepwild.robust.evaluate import check_false_positive_rate, clean_threshold
 from deepwild.tasks.classification import entropy_calibration
 from deepwild.tasks.omr.detect import Detector
 from deepwild.tasks.robustness import Calibration
@@ -60,9 +61,12 @@ def page_tiles(detector: Detector, gray: np.ndarray, name: str, staff_space: flo
                tile: int = TILE, count: int = TILES) -> torch.Tensor | None:
     """(K, 1, tile, tile) ink-bright tiles at the model's scale, or None for a blank page."""
     scaled = detector.page_at_model_scale(gray, name, staff_space)
-    if scaled is None:
-        return None
-    return torch.from_numpy(inkiest_tiles(1.0 - scaled[0].astype(np.float32), tile, count))[:, None]
+    return None if scaled is None else scaled_tiles(scaled[0], tile, count)
+
+
+def scaled_tiles(page: np.ndarray, tile: int = TILE, count: int = TILES) -> torch.Tensor:
+    """The tiles of a page already at the model's scale (paper bright)."""
+    return torch.from_numpy(inkiest_tiles(1.0 - page.astype(np.float32), tile, count))[:, None]
 
 
 def torch_network(detector: Detector) -> torch.nn.Module:
@@ -85,29 +89,24 @@ def page_score(detector: Detector, gray: np.ndarray, name: str, staff_space: flo
     return None if tiles is None else float(tile_scores(detector, tiles, settings).mean())
 
 
-def page_flag(detector: Detector, gray: np.ndarray, name: str, staff_space: float | None = None,
-              require: bool = False) -> tuple[bool, float] | None:
-    """(suspicious, score) from the package's calibrated page detector; None when it has none (an error
-    instead when `require`) or for a blank page."""
+def page_flag(detector: Detector, page: np.ndarray, require: bool = False) -> tuple[bool, float] | None:
+    """(suspicious, score) of a page at the model's scale (`Detector.page_at_model_scale`) from the package's
+    calibrated page detector; None when it has none (an error instead when `require`)."""
     found = entropy_calibration(detector.package, require)
     if found is None:
         return None
     settings, calibration = found
-    tiles = page_tiles(detector, gray, name, staff_space, int(calibration.get("tile", TILE)),
-                       int(calibration.get("tiles", TILES)))
-    if tiles is None:
-        return None
+    tiles = scaled_tiles(page, int(calibration.get("tile", TILE)), int(calibration.get("tiles", TILES)))
     score = float(tile_scores(detector, tiles, settings).mean())
     return score > float(calibration["threshold"]), round(score, 4)
 
 
-def calibrate_pages(detector: Detector, model_dir: Path, pages: list[tuple[str, np.ndarray]], false_positive_rate: float,
-                    split: str, settings: EntropySettings = EntropySettings(), tiles_per_page: int = TILES,
-                    log: Callable[[str], None] = lambda _: None) -> PageCalibration:
+def calibrate_pages(detector: Detector, model_dir: Path, pages: Iterable[tuple[str, np.ndarray]],
+                    false_positive_rate: float, split: str, settings: EntropySettings = EntropySettings(),
+                    tiles_per_page: int = TILES, log: Callable[[str], None] = lambda _: None) -> PageCalibration:
     """Set the page threshold on clean pages so that it flags `false_positive_rate` of them, and save it in
     the model package (`model.json`, "adversarial"); `detect` and the service then flag pages."""
-    if not 0.0 < false_positive_rate < 1.0:
-        raise ConfigError(f"the false-positive rate must lie strictly between 0 and 1, got {false_positive_rate}")
+    check_false_positive_rate(false_positive_rate)
     scores = []
     for name, gray in pages:
         score = page_score(detector, gray, name, settings=settings, tiles_per_page=tiles_per_page)
@@ -212,7 +211,7 @@ def check_attacks(attacks: tuple[str, ...]) -> None:
         raise ConfigError(f"a detector is attacked with {', '.join(ATTACK_STEPS)}; not with {', '.join(unknown)}")
 
 
-def page_robustness(detector: Detector, pages: list[tuple[str, np.ndarray]], attacks: tuple[str, ...],
+def page_robustness(detector: Detector, pages: Iterable[tuple[str, np.ndarray]], attacks: tuple[str, ...],
                     epsilons: tuple[float, ...], seed: int = 0,
                     log: Callable[[str], None] = lambda _: None) -> PageRobustness:
     """Each page's inkiest tiles attacked (`attack_tiles`) at each ε; the entropy score of clean against

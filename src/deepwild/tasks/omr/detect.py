@@ -73,12 +73,12 @@ class Detector:
                     staff_space: float | None = None) -> PageDetections:
         """gray: (H, W) float in [0, 1], 1 = paper. With a calibrated adversarial-input detector in the
         package, the page is also flagged (`suspicious`, `adversarial_score`; tasks.omr.adversarial)."""
-        reading = self.read_page(gray, name, staff_space)
-        result = self.decode_page(reading, classes)
-        if self.package.adversarial:
+        scaled = self.page_at_model_scale(gray, name, staff_space)  # once, for the network and for the flag
+        result = self.decode_page(self.read_scaled(gray.shape, name, scaled), classes)
+        if self.package.adversarial and scaled is not None:
             from deepwild.tasks.omr.adversarial import page_flag  # it builds on this module
 
-            flag = page_flag(self, gray, name, staff_space or reading.staff_space)
+            flag = page_flag(self, scaled[0])
             if flag is not None:
                 result = dataclasses.replace(result, suspicious=flag[0], adversarial_score=flag[1])
         return result
@@ -87,8 +87,12 @@ class Detector:
                   lowest_threshold: float | None = None) -> PageReading:
         """The network's outputs for a page at the model's scale (the expensive half of detection; decode
         them with `decode_page`, as often as wanted, at thresholds ≥ `lowest_threshold`)."""
-        height, width = gray.shape
-        scaled = self.page_at_model_scale(gray, name, staff_space)
+        return self.read_scaled(gray.shape, name, self.page_at_model_scale(gray, name, staff_space), lowest_threshold)
+
+    def read_scaled(self, shape: tuple[int, ...], name: str, scaled: tuple[np.ndarray, float, float] | None,
+                    lowest_threshold: float | None = None) -> PageReading:
+        """`read_page` for a page of `shape` already brought to the model's scale (`page_at_model_scale`)."""
+        height, width = shape
         if scaled is None:
             return PageReading(name, width, height, None, 1.0, None)
         work, found, scale = scaled
